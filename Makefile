@@ -1,0 +1,57 @@
+# The usual targets. `make demo` and `make test` each set everything up first (scripts/bootstrap.sh is idempotent).
+VENV ?= .venv
+BIN := $(VENV)/bin
+export CDC_HOME ?= $(CURDIR)/.cdc
+
+.PHONY: setup demo test test-unit test-integration crash soak lint fmt typecheck bench up down status env clean
+
+setup:
+	@bash scripts/bootstrap.sh
+
+demo: setup
+	$(BIN)/cdc demo
+
+test: setup
+	$(BIN)/pytest
+
+test-unit: setup
+	$(BIN)/pytest tests/unit
+
+test-integration: setup
+	$(BIN)/pytest tests/integration -m "integration and not crash"
+
+crash: setup
+	$(BIN)/pytest -m crash
+
+soak: setup
+	$(BIN)/pytest -m soak -o addopts=""
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+typecheck: setup
+	$(BIN)/mypy
+
+fmt: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	@set -e; for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+up: setup
+	$(BIN)/cdc stack up
+
+down:
+	@if [ -x $(BIN)/cdc ]; then $(BIN)/cdc stack down; fi
+
+status: setup
+	$(BIN)/cdc stack status
+
+env: setup
+	@$(BIN)/cdc stack env
+
+clean: down
+	rm -rf $(CDC_HOME) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Batch medallion jobs: landing to staging to the curated star schema, incremental."""

@@ -1,0 +1,1 @@
+"""Table catalog, Avro schemas (Debezium Key/Envelope), Confluent framing, registry client and registry server."""
