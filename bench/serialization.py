@@ -27,10 +27,10 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from localstack.http_service import RegistryService  # noqa: E402
-from localstack.ports import free_port  # noqa: E402
-from schemas.catalog import load_catalog  # noqa: E402
-from schemas.debezium import envelope_schema  # noqa: E402
+from localstack.http_service import RegistryService
+from localstack.ports import free_port
+from schemas.catalog import load_catalog
+from schemas.debezium import envelope_schema
 
 
 def envelopes(count: int) -> list[dict[str, Any]]:
@@ -52,20 +52,33 @@ def envelopes(count: int) -> list[dict[str, Any]]:
             "created_at": now_us,
             "updated_at": now_us + i,
         }
-        events.append({
-            "before": None,
-            "after": row,
-            "source": {
-                "version": "3.0.0", "connector": "postgresql", "name": "retail", "ts_ms": now_us // 1000,
-                "snapshot": "false", "db": "retail", "sequence": None, "ts_us": None, "ts_ns": None,
-                "schema": "public", "table": "product", "txId": 1000 + i, "lsn": 4096 + i, "xmin": None,
-            },
-            "transaction": None,
-            "op": "c",
-            "ts_ms": now_us // 1000,
-            "ts_us": None,
-            "ts_ns": None,
-        })
+        events.append(
+            {
+                "before": None,
+                "after": row,
+                "source": {
+                    "version": "3.0.0",
+                    "connector": "postgresql",
+                    "name": "retail",
+                    "ts_ms": now_us // 1000,
+                    "snapshot": "false",
+                    "db": "retail",
+                    "sequence": None,
+                    "ts_us": None,
+                    "ts_ns": None,
+                    "schema": "public",
+                    "table": "product",
+                    "txId": 1000 + i,
+                    "lsn": 4096 + i,
+                    "xmin": None,
+                },
+                "transaction": None,
+                "op": "c",
+                "ts_ms": now_us // 1000,
+                "ts_us": None,
+                "ts_ns": None,
+            }
+        )
     return events
 
 

@@ -42,16 +42,33 @@ def demo(
     """Bring the stack up, register the catalog's schemas and show what runs where."""
     resolved_home: Path | None = home
     steps = [
-        Step("start the local stack", lambda: stack_commands.up(home=resolved_home, profile=profile,
-                                                                  postgres_port=0, kafka_port=0,
-                                                                  registry_port=0, aws_port=0, foreground=False)),
-        Step("register the catalog's Avro schemas",
-             lambda: schema_commands.register(home=resolved_home, schema_registry_url=None, catalog=None,
-                                              tables=None)),
-        Step("check the schemas against the registry",
-             lambda: schema_commands.check(home=resolved_home, schema_registry_url=None, catalog=None,
-                                           avsc_dir=schema_commands.AVSC_DIR, against="registry",
-                                           revision="HEAD")),
+        Step(
+            "start the local stack",
+            lambda: stack_commands.up(
+                home=resolved_home,
+                profile=profile,
+                postgres_port=0,
+                kafka_port=0,
+                registry_port=0,
+                aws_port=0,
+                foreground=False,
+            ),
+        ),
+        Step(
+            "register the catalog's Avro schemas",
+            lambda: schema_commands.register(home=resolved_home, schema_registry_url=None, catalog=None, tables=None),
+        ),
+        Step(
+            "check the schemas against the registry",
+            lambda: schema_commands.check(
+                home=resolved_home,
+                schema_registry_url=None,
+                catalog=None,
+                avsc_dir=schema_commands.AVSC_DIR,
+                against="registry",
+                revision="HEAD",
+            ),
+        ),
         Step("stack status", lambda: stack_commands.status(home=resolved_home)),
     ]
     timings = run_steps(steps)

@@ -23,7 +23,6 @@ from common.settings import (
 from localstack.paths import StackPaths
 from localstack.state import load_state
 
-
 S = TypeVar("S", bound=BaseSettings)
 
 

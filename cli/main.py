@@ -26,13 +26,12 @@ app.add_typer(schema_commands.app, name="schemas")
 app.command(name="demo")(demo_module.demo)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one exit code per failure class
     """Run the CLI; returns the exit code (also used by tests)."""
     cdc_logging.configure(os.environ.get("CDC_LOG_LEVEL", "WARNING"))
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="cdc",
-                              standalone_mode=False)
+        result = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="cdc", standalone_mode=False)
     except CdcError as exc:
         print_error(str(exc))
         return exc.exit_code

@@ -9,13 +9,19 @@ import typer
 
 Home = Annotated[
     Path | None,
-    typer.Option("--home", help="Folder holding the local stack's data, logs and state [env: CDC_HOME; default .cdc]",
-                 show_default=False),
+    typer.Option(
+        "--home",
+        help="Folder holding the local stack's data, logs and state [env: CDC_HOME; default .cdc]",
+        show_default=False,
+    ),
 ]
 BootstrapServers = Annotated[
     str | None,
-    typer.Option("--bootstrap-servers", help="Kafka bootstrap servers host:port[,...] [env: KAFKA_BOOTSTRAP_SERVERS]",
-                 show_default=False),
+    typer.Option(
+        "--bootstrap-servers",
+        help="Kafka bootstrap servers host:port[,...] [env: KAFKA_BOOTSTRAP_SERVERS]",
+        show_default=False,
+    ),
 ]
 RegistryUrl = Annotated[
     str | None,
@@ -28,16 +34,23 @@ WarehouseDsn = Annotated[
     str | None, typer.Option("--warehouse-dsn", help="Warehouse DSN [env: WAREHOUSE_DSN]", show_default=False)
 ]
 LakeRoot = Annotated[
-    str | None, typer.Option("--lake-root", help="Data lake root folder or s3:// URL [env: LAKE_ROOT]",
-                             show_default=False)
+    str | None,
+    typer.Option("--lake-root", help="Data lake root folder or s3:// URL [env: LAKE_ROOT]", show_default=False),
 ]
 AwsEndpoint = Annotated[
     str | None,
-    typer.Option("--aws-endpoint-url", help="AWS API endpoint override, e.g. moto [env: AWS_ENDPOINT_URL]",
-                 show_default=False),
+    typer.Option(
+        "--aws-endpoint-url",
+        help="AWS API endpoint override, e.g. moto [env: AWS_ENDPOINT_URL]",
+        show_default=False,
+    ),
 ]
 Catalog = Annotated[
     Path | None,
-    typer.Option("--catalog", help="Table catalog TOML file [default: the packaged schemas/catalog.toml]",
-                 show_default=False, exists=False),
+    typer.Option(
+        "--catalog",
+        help="Table catalog TOML file [default: the packaged schemas/catalog.toml]",
+        show_default=False,
+        exists=False,
+    ),
 ]

@@ -18,8 +18,11 @@ _HEALTH_STYLE = {"healthy": "green", "unhealthy": "yellow", "stopped": "red"}
 
 def status_table(rows: Sequence[ServiceStatus], profile: str) -> Table:
     table = Table(title=f"local stack ({profile})", title_justify="left")
-    for column in ("service", "address", "health", "pid", "log"):
-        table.add_column(column)
+    table.add_column("service", no_wrap=True)
+    table.add_column("address", no_wrap=True)
+    table.add_column("health", no_wrap=True)
+    table.add_column("pid", no_wrap=True)
+    table.add_column("log", overflow="fold")
     for row in rows:
         style = _HEALTH_STYLE[row.health]
         table.add_row(row.name, row.address, f"[{style}]{row.health}[/]", str(row.pid or "-"), row.log or "-")

@@ -19,13 +19,13 @@ from schemas.gate import BaselineSource, GitBaseline, RegistryBaseline, git_root
 from schemas.generate import diff_committed, write_all
 from schemas.registry import SchemaRegistry
 
-app = typer.Typer(help="Avro schemas from the table catalog: generate, register, gate changes.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Avro schemas from the table catalog: generate, register, gate changes.", no_args_is_help=True)
 
 AVSC_DIR = Path(__file__).resolve().parents[1] / "schemas" / "avsc"
 AvscDir = Annotated[Path, typer.Option("--avsc-dir", help="Folder of .avsc files", file_okay=False)]
-TableFilter = Annotated[list[str] | None, typer.Option("--table", help="Only this table (repeatable)",
-                                                       show_default=False)]
+TableFilter = Annotated[
+    list[str] | None, typer.Option("--table", help="Only this table (repeatable)", show_default=False)
+]
 
 
 @app.command()
@@ -65,7 +65,10 @@ def register(
     try:
         for table in selected:
             key_subject, value_subject = subject_names(table)
-            for subject, schema in ((key_subject, key_schema(table)), (value_subject, envelope_schema(table))):
+            for subject, schema in (
+                (key_subject, key_schema(table)),
+                (value_subject, envelope_schema(table)),
+            ):
                 registered = registry.register(subject, schema)
                 result.add_row(table.name, subject, str(registered.schema_id), str(registered.version))
     finally:
@@ -113,8 +116,10 @@ def check(
             registry.close()
     for problem in result.problems:
         console.print(f"[red]✗[/] {escape(problem)}", markup=True, highlight=False)
-    summary = (f"{len(result.checked)} subjects checked against {label}, "
-               f"{len(result.new_subjects)} new, {len(result.problems)} incompatibilities")
+    summary = (
+        f"{len(result.checked)} subjects checked against {label}, "
+        f"{len(result.new_subjects)} new, {len(result.problems)} incompatibilities"
+    )
     if not result.ok:
         raise SchemaError(summary)
     console.print(f"[green]✓[/] {summary}")

@@ -22,8 +22,10 @@ from localstack.services import ServiceStatus
 from localstack.state import load_state
 from localstack.supervisor import SERVICE_ORDER, EmbeddedStack
 
-app = typer.Typer(help="Start, inspect and stop the local stack (PostgreSQL, Kafka, schema registry, AWS).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Start, inspect and stop the local stack (PostgreSQL, Kafka, schema registry, AWS).",
+    no_args_is_help=True,
+)
 
 PortOption = Annotated[int, typer.Option(min=0, max=65535, help="0 = reuse the last port or pick a free one")]
 
@@ -62,10 +64,17 @@ def up(
     """Start the stack (idempotent: services already healthy are left alone)."""
     chosen: Profile = profile or stack_settings(home).profile
     stack = open_stack(home, chosen)
+    if foreground:
+        # SIGTERM during start-up must roll back like Ctrl-C does.
+        signal.signal(signal.SIGTERM, _raise_interrupt)
     with console.status(f"starting the {chosen} stack ..."):
         if isinstance(stack, EmbeddedStack):
-            ports = {"postgres": postgres_port, "kafka": kafka_port, "schema-registry": registry_port,
-                     "aws": aws_port}
+            ports = {
+                "postgres": postgres_port,
+                "kafka": kafka_port,
+                "schema-registry": registry_port,
+                "aws": aws_port,
+            }
             stack.up({name: port for name, port in ports.items() if port})
         else:
             stack.up()
@@ -76,6 +85,10 @@ def up(
         with console.status("stopping ..."):
             stack.down()
         console.print("stack stopped")
+
+
+def _raise_interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _wait_for_stop_signal() -> None:
@@ -97,8 +110,10 @@ def down(
     """Stop every service of the stack; data is kept unless --purge (the broker keeps topics in memory only)."""
     stack = open_stack(home)
     stopped = stack.down(purge=purge)
-    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}"
-                  + (f"; deleted {stack.paths.home}" if purge else ""))
+    console.print(
+        f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}"
+        + (f"; deleted {stack.paths.home}" if purge else "")
+    )
 
 
 @app.command()
@@ -120,9 +135,7 @@ def env(
     """Print the stack's endpoints as `export` lines (eval them) so any tool can use the stack."""
     stack = open_stack(home)
     state = stack.state()
-    if state is None or not state.endpoints or not any(
-        row.health == "healthy" for row in stack.status()
-    ):
+    if state is None or not state.endpoints or not any(row.health == "healthy" for row in stack.status()):
         raise StackError(f"no running stack in {stack.paths.home}; start one with `cdc stack up`")
     endpoints = {"CDC_HOME": str(stack.paths.home), **state.endpoints}
     if output == "json":

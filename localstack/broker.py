@@ -30,9 +30,7 @@ def broker_binary() -> str:
 def kafka_reachable(bootstrap: str, timeout: float = 2.0) -> bool:
     """True when a broker answers a metadata request."""
     try:
-        admin = AdminClient(
-            {"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000), "log_level": 0}
-        )
+        admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000), "log_level": 0})
         admin.list_topics(timeout=timeout)
     except Exception:  # librdkafka raises KafkaException; any failure means "not yet"
         return False
@@ -48,12 +46,21 @@ class BrokerService:
     def start(self, port: int) -> ServiceRecord:
         url = f"tcp://{LOOPBACK}:{port}"
         pid = spawn(
-            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
+            [
+                broker_binary(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             self._log_path,
         )
-        record = ServiceRecord(name=self.name, port=port, pid=pid, address=f"{LOOPBACK}:{port}",
-                               log=str(self._log_path))
+        record = ServiceRecord(
+            name=self.name, port=port, pid=pid, address=f"{LOOPBACK}:{port}", log=str(self._log_path)
+        )
         wait_until(lambda: self.healthy(record), timeout=20, what="kafka broker", log_path=self._log_path)
         return record
 

@@ -27,7 +27,7 @@ COMPOSE_ENDPOINTS = {
     "WAREHOUSE_DSN": "postgresql://cdc:cdc@127.0.0.1:5432/warehouse",
     "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing-secret",  # noqa: S105 - docker-compose.yml's local MinIO value
+    "AWS_SECRET_ACCESS_KEY": "testing-secret",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 

@@ -46,7 +46,13 @@ def container_stack(lake_home: Path) -> Iterator[dict[str, str]]:
         stack.enter_context(registry)
         registry_url = f"http://{registry.get_container_host_ip()}:{registry.get_exposed_port(8081)}"
         wait_until(lambda: http_ok(f"{registry_url}/subjects"), timeout=120, what="schema registry container")
-        postgres = PostgresContainer(POSTGRES_IMAGE, username="cdc", password="cdc", dbname="retail", driver=None)
+        postgres = PostgresContainer(
+            POSTGRES_IMAGE,
+            username="cdc",
+            password="cdc",  # noqa: S106 - throwaway container
+            dbname="retail",
+            driver=None,
+        )
         postgres.with_command("postgres -c wal_level=logical -c max_replication_slots=16 -c max_wal_senders=16")
         stack.enter_context(postgres)
         postgres.exec(["psql", "-U", "cdc", "-d", "retail", "-c", "CREATE DATABASE warehouse"])

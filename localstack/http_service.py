@@ -31,12 +31,22 @@ class RegistryService:
     def start(self, port: int) -> ServiceRecord:
         self._data_dir.mkdir(parents=True, exist_ok=True)
         pid = spawn(
-            [sys.executable, "-m", "schemas.registry_server", "--host", LOOPBACK, "--port", str(port),
-             "--data-dir", str(self._data_dir)],
+            [
+                sys.executable,
+                "-m",
+                "schemas.registry_server",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(port),
+                "--data-dir",
+                str(self._data_dir),
+            ],
             self._log_path,
         )
-        record = ServiceRecord(name=self.name, port=port, pid=pid, address=f"http://{LOOPBACK}:{port}",
-                               log=str(self._log_path))
+        record = ServiceRecord(
+            name=self.name, port=port, pid=pid, address=f"http://{LOOPBACK}:{port}", log=str(self._log_path)
+        )
         wait_until(lambda: self.healthy(record), timeout=30, what="schema registry", log_path=self._log_path)
         return record
 
@@ -60,8 +70,9 @@ class MotoService:
 
     def start(self, port: int) -> ServiceRecord:
         pid = spawn([sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)], self._log_path)
-        record = ServiceRecord(name=self.name, port=port, pid=pid, address=f"http://{LOOPBACK}:{port}",
-                               log=str(self._log_path))
+        record = ServiceRecord(
+            name=self.name, port=port, pid=pid, address=f"http://{LOOPBACK}:{port}", log=str(self._log_path)
+        )
         wait_until(lambda: self.healthy(record), timeout=60, what="moto (AWS endpoint)", log_path=self._log_path)
         return record
 
@@ -76,6 +87,6 @@ class MotoService:
         return {
             "AWS_ENDPOINT_URL": record.address,
             "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's documented dummy value
+            "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
         }

@@ -80,10 +80,7 @@ def _service_user() -> str | None:
 
 def _reachable_by_others(path: Path) -> bool:
     """True when every ancestor of `path` lets other users traverse it (the `postgres` user must)."""
-    for folder in [path, *path.parents]:
-        if folder.exists() and not os.stat(folder).st_mode & 0o001:
-            return False
-    return True
+    return all(not folder.exists() or os.stat(folder).st_mode & 0o001 for folder in [path, *path.parents])
 
 
 class PostgresService:
@@ -102,7 +99,7 @@ class PostgresService:
         preferred = self._home / "data"
         if self._user and not _reachable_by_others(self._home.parent):
             digest = sha1(str(self._home).encode(), usedforsecurity=False).hexdigest()[:12]
-            return Path("/var/tmp") / f"cdc-postgres-{digest}" / "data"
+            return Path("/var/tmp") / f"cdc-postgres-{digest}" / "data"  # noqa: S108 - fixed, per-stack name
         return preferred
 
     def _run(self, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -154,12 +151,24 @@ class PostgresService:
         password = self._password()
         if not (data_dir / "PG_VERSION").exists():
             self._initdb(data_dir, password)
-        options = " ".join(f"-c {key}={value!r}" if value == "" else f"-c {key}={value}"
-                           for key, value in SERVER_SETTINGS.items())
+        options = " ".join(
+            f"-c {key}={value!r}" if value == "" else f"-c {key}={value}" for key, value in SERVER_SETTINGS.items()
+        )
         pg_log = data_dir.parent / "server.log"
         self._run(
-            [str(self._bin / "pg_ctl"), "-D", str(data_dir), "-l", str(pg_log), "-w", "-t", "60",
-             "-o", f"-p {port} {options}", "start"]
+            [
+                str(self._bin / "pg_ctl"),
+                "-D",
+                str(data_dir),
+                "-l",
+                str(pg_log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {port} {options}",
+                "start",
+            ]
         )
         record = ServiceRecord(
             name=self.name,
@@ -204,8 +213,10 @@ class PostgresService:
         data_dir = Path(record.extra.get("data_dir", self.data_dir()))
         if not (data_dir / "postmaster.pid").exists():
             return
-        self._run([str(self._bin / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "-t", "60", "stop"],
-                  check=False)
+        self._run(
+            [str(self._bin / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "-t", "60", "stop"],
+            check=False,
+        )
 
     def purge(self) -> None:
         """Delete the cluster (used by `cdc stack down --purge`)."""

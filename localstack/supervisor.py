@@ -63,7 +63,9 @@ class EmbeddedStack:
             self.paths.ensure()
             state = self.state() or StackState(profile="embedded")
             if state.profile != "embedded" and any(r.pid for r in state.services.values()):
-                raise StackError(f"a `{state.profile}` stack is recorded in {self.paths.home}; `cdc stack down` it first")
+                raise StackError(
+                    f"a `{state.profile}` stack is recorded in {self.paths.home}; `cdc stack down` it first"
+                )
             state.profile = "embedded"
             services = self._services()
             started: list[str] = []
@@ -122,14 +124,16 @@ class EmbeddedStack:
         for name in SERVICE_ORDER:
             record = state.services.get(name)
             if record is None:
+                rows.append(ServiceStatus(name, "-", "stopped", None, None))
                 continue
             health: Health
             if not record.pid or not is_alive(record.pid):
                 health = "stopped"
             else:
                 health = "healthy" if services[name].healthy(record) else "unhealthy"
-            rows.append(ServiceStatus(name, record.address, health, record.pid if health != "stopped" else None,
-                                      record.log))
+            rows.append(
+                ServiceStatus(name, record.address, health, record.pid if health != "stopped" else None, record.log)
+            )
         return rows
 
     def down(self, *, purge: bool = False) -> list[str]:

@@ -260,9 +260,7 @@ class Catalog(_Model):
         seen: dict[str, str] = {}
         for table in self.tables:
             if table.topic in seen:
-                raise ValueError(
-                    f"tables '{seen[table.topic]}' and '{table.name}' share topic '{table.topic}'"
-                )
+                raise ValueError(f"tables '{seen[table.topic]}' and '{table.name}' share topic '{table.topic}'")
             seen[table.topic] = table.name
         return self
 
@@ -290,9 +288,7 @@ def _resolve_table(data: Mapping[str, Any], name: str, spec: Mapping[str, Any]) 
     """A table block plus its name, connector, database, source schema and topic from the catalog level."""
     for key in _INJECTED_KEYS:
         if key in spec:
-            raise ValueError(
-                f"table '{name}': remove '{key}' (it comes from the catalog level / the block name)"
-            )
+            raise ValueError(f"table '{name}': remove '{key}' (it comes from the catalog level / the block name)")
     source_schema = spec.get("source_schema", data.get("source_schema"))
     resolved = {
         "name": name,

@@ -75,8 +75,7 @@ class CompatibilityLevel(StrEnum):
 
 
 VALID_LEVELS_TEXT = (
-    "Valid values are none, backward, forward, full, backward_transitive, forward_transitive, "
-    "and full_transitive"
+    "Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive"
 )
 
 
@@ -105,10 +104,7 @@ class Incompatibility:
 
     def describe(self) -> str:
         version = "" if self.against_version is None else f", version {self.against_version}"
-        return (
-            f"{self.kind}: field '{self.field}' {self.message} "
-            f"({self.direction}{version}, at {self.location})"
-        )
+        return f"{self.kind}: field '{self.field}' {self.message} ({self.direction}{version}, at {self.location})"
 
 
 # --------------------------------------------------------------------------------------------------- parsing
@@ -407,18 +403,10 @@ def _dedupe(findings: list[_Finding]) -> list[_Finding]:
 
 
 _MESSAGES = {
-    "READER_FIELD_MISSING_DEFAULT_VALUE": (
-        "has no default value in the {reader} schema and is missing in the {writer} schema"
-    ),
-    "TYPE_MISMATCH": (
-        "has type {mine} in the {reader} schema, which cannot read {theirs} written with the {writer} schema"
-    ),
-    "MISSING_ENUM_SYMBOLS": (
-        "lacks enum symbols [{detail}] in the {reader} schema that the {writer} schema has"
-    ),
-    "MISSING_UNION_BRANCH": (
-        "is a union in the {reader} schema with no branch for {detail} written with the {writer} schema"
-    ),
+    "READER_FIELD_MISSING_DEFAULT_VALUE": "has no default in the {reader} schema and is missing in the {writer} schema",
+    "TYPE_MISMATCH": "has type {mine} in the {reader} schema, which cannot read {theirs} from the {writer} schema",
+    "MISSING_ENUM_SYMBOLS": "lacks enum symbols [{detail}] in the {reader} schema that the {writer} schema has",
+    "MISSING_UNION_BRANCH": "is a union in the {reader} schema with no branch for {detail} from the {writer} schema",
     "NAME_MISMATCH": "is named {mine} in the {reader} schema but {theirs} in the {writer} schema",
     "FIXED_SIZE_MISMATCH": "has fixed size {mine} in the {reader} schema but {theirs} in the {writer} schema",
 }
@@ -430,9 +418,7 @@ def _to_incompatibility(
     reader_side, writer_side = ("new", "old") if direction == NEW_READS_OLD else ("old", "new")
     mine, theirs = [*finding.detail.split("|", 1), ""][:2]
     template = _MESSAGES.get(finding.kind, "is incompatible ({detail})")
-    message = template.format(
-        reader=reader_side, writer=writer_side, mine=mine, theirs=theirs, detail=finding.detail
-    )
+    message = template.format(reader=reader_side, writer=writer_side, mine=mine, theirs=theirs, detail=finding.detail)
     return Incompatibility(
         kind=finding.kind,
         location=finding.location,

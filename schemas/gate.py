@@ -111,7 +111,10 @@ class GitBaseline:
 def git_root(start: Path) -> Path | None:
     try:
         result = subprocess.run(
-            ["git", "-C", str(start), "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False
+            ["git", "-C", str(start), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            check=False,
         )
     except OSError:
         return None

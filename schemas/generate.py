@@ -54,9 +54,7 @@ def stale_files(catalog: Catalog, directory: Path) -> list[tuple[str, str]]:
             problems.append((name, "missing"))
         elif path.read_text(encoding="utf-8") != text:
             problems.append((name, "differs from the catalog"))
-    problems.extend(
-        (name, "not in the catalog") for name in sorted(_generated_files(directory) - set(expected))
-    )
+    problems.extend((name, "not in the catalog") for name in sorted(_generated_files(directory) - set(expected)))
     return problems
 
 

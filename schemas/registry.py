@@ -52,9 +52,7 @@ class SchemaRegistry:
         text = json.dumps(schema, separators=(",", ":"))
         try:
             schema_id = self._call(f"register {subject}", self._client.register_schema, subject, Schema(text, "AVRO"))
-            registered = self._call(
-                f"look up {subject}", self._client.lookup_schema, subject, Schema(text, "AVRO")
-            )
+            registered = self._call(f"look up {subject}", self._client.lookup_schema, subject, Schema(text, "AVRO"))
         except SchemaRegistryError as exc:
             if exc.http_status_code == HTTP_CONFLICT:
                 raise SchemaError(f"{subject}: refused by the registry as incompatible: {exc.error_message}") from None

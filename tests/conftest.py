@@ -36,8 +36,11 @@ def stack_endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
     """Endpoint variables (the names `cdc stack env` prints) of a running stack for this test session."""
     choice = os.environ.get("CDC_TEST_STACK", "auto")
     if choice in ("auto", "external") and all(os.environ.get(key) for key in EXTERNAL_KEYS):
-        yield {key: os.environ[key] for key in os.environ if key in (*EXTERNAL_KEYS, "WAREHOUSE_DSN", "LAKE_ROOT",
-                                                                      "AWS_ENDPOINT_URL")}
+        yield {
+            key: os.environ[key]
+            for key in os.environ
+            if key in (*EXTERNAL_KEYS, "WAREHOUSE_DSN", "LAKE_ROOT", "AWS_ENDPOINT_URL")
+        }
         return
     home = tmp_path_factory.mktemp("stack")
     if choice == "containers" or (choice == "auto" and docker_engine_available()):

@@ -67,7 +67,11 @@ def _listen(host: str, port: int) -> socket.socket:
 def _open_store(data_dir: Path) -> Store:
     try:
         return Store(data_dir)
-    except (OSError, sqlite3.Error) as err:
+    except sqlite3.DatabaseError as err:
+        if isinstance(err, sqlite3.OperationalError):
+            raise ConfigError(f"registry: data dir {data_dir} is not writable: {err}") from None
+        raise ConfigError(f"registry: data dir {data_dir} holds an unreadable database: {err}") from None
+    except OSError as err:
         raise ConfigError(f"registry: data dir {data_dir} is not writable: {err}") from None
 
 

@@ -24,7 +24,7 @@ from common.errors import SchemaError
 from common.logging import get_logger
 from schemas.compatibility import CompatibilityLevel, parse_level
 from schemas.registry_server import errors
-from schemas.registry_server.registry import Registry, parse_version
+from schemas.registry_server.registry import CompatibilityReport, Registry, parse_version
 from schemas.registry_server.store import SchemaRow, VersionRow
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
@@ -117,7 +117,8 @@ def _schema_id(request: Request) -> int:
     try:
         return int(request.path_params["id"])
     except ValueError:
-        raise HTTPException(404) from None
+        # Confluent (JAX-RS) answers a non-integer id path segment as an unknown path.
+        raise errors.RegistryError(404, 404, "HTTP 404 Not Found") from None
 
 
 def _version_body(row: VersionRow) -> dict[str, Any]:
@@ -191,7 +192,7 @@ class _Api:
             self.registry.subjects,
             request.query_params.get("subjectPrefix"),
             deleted=_flag(request, "deleted"),
-            deleted_only=_flag(request, "deleted_only"),
+            deleted_only=_flag(request, "deleted_only") or _flag(request, "deletedOnly"),
         )
         return RegistryResponse(_page(request, names))
 
@@ -219,15 +220,13 @@ class _Api:
             self.registry.versions,
             request.path_params["subject"],
             deleted=_flag(request, "deleted"),
-            deleted_only=_flag(request, "deleted_only"),
+            deleted_only=_flag(request, "deleted_only") or _flag(request, "deletedOnly"),
         )
         return RegistryResponse(_page(request, versions))
 
     async def register(self, request: Request) -> Response:
         schema, schema_type = await _schema_body(request)
-        row: VersionRow = await _call(
-            self.registry.register, request.path_params["subject"], schema, schema_type
-        )
+        row: VersionRow = await _call(self.registry.register, request.path_params["subject"], schema, schema_type)
         return RegistryResponse(_version_body(row))
 
     async def get_version(self, request: Request) -> Response:
@@ -253,17 +252,20 @@ class _Api:
     async def test_version(self, request: Request) -> Response:
         version = parse_version(request.path_params["version"])
         schema, schema_type = await _schema_body(request)
-        report = await _call(
-            self.registry.test_compatibility, request.path_params["subject"], schema, schema_type, version
+        return await _compatibility_response(
+            request,
+            self.registry.test_compatibility,
+            request.path_params["subject"],
+            schema,
+            schema_type,
+            version,
         )
-        return _compatibility_body(request, report.is_compatible, report.messages())
 
     async def test_all(self, request: Request) -> Response:
         schema, schema_type = await _schema_body(request)
-        report = await _call(
-            self.registry.test_compatibility_all, request.path_params["subject"], schema, schema_type
+        return await _compatibility_response(
+            request, self.registry.test_compatibility_all, request.path_params["subject"], schema, schema_type
         )
-        return _compatibility_body(request, report.is_compatible, report.messages())
 
     async def get_global_config(self, request: Request) -> Response:
         level = await _call(self.registry.global_level)
@@ -296,10 +298,18 @@ class _Api:
         return RegistryResponse({"compatibilityLevel": str(previous)})
 
 
-def _compatibility_body(request: Request, is_compatible: bool, messages: list[str]) -> Response:
-    body: dict[str, Any] = {"is_compatible": is_compatible}
-    if _flag(request, "verbose"):
-        body["messages"] = messages
+async def _compatibility_response(request: Request, check: Callable[..., Any], *args: Any) -> Response:
+    """`{"is_compatible": ...}` plus `messages` when verbose; verbose also reports an invalid schema there."""
+    verbose = _flag(request, "verbose")
+    try:
+        report: CompatibilityReport = await _call(check, *args)
+    except errors.RegistryError as err:
+        if verbose and err.error_code == errors.INVALID_SCHEMA:
+            return RegistryResponse({"is_compatible": False, "messages": [err.message]})
+        raise
+    body: dict[str, Any] = {"is_compatible": report.is_compatible}
+    if verbose:
+        body["messages"] = report.messages()
     return RegistryResponse(body)
 
 

@@ -94,18 +94,14 @@ class Registry:
                     fields=",".join(sorted({problem.field for problem in problems})),
                 )
                 raise errors.incompatible_schema(subject, report.messages())
-            schema = existing or tx.insert_schema(
-                candidate.schema_type, candidate.canonical, candidate.stored_text
-            )
+            schema = existing or tx.insert_schema(candidate.schema_type, candidate.canonical, candidate.stored_text)
             new_version = max((row.version for row in versions), default=0) + 1
             for row in versions:
                 if row.deleted and row.schema_id == schema.id:
                     tx.hard_delete_version(subject, row.version)
             tx.insert_version(subject, new_version, schema.id)
         log.info("registry.schema_registered", subject=subject, version=new_version, id=schema.id)
-        return VersionRow(
-            subject, new_version, schema.id, False, schema.schema_type, schema.schema_text, schema.guid
-        )
+        return VersionRow(subject, new_version, schema.id, False, schema.schema_type, schema.schema_text, schema.guid)
 
     def lookup(self, subject: str, schema_text: str, schema_type: str, *, deleted: bool) -> VersionRow:
         candidate = _prepare(schema_text, schema_type, new=False)
@@ -238,7 +234,7 @@ class Registry:
         else:
             against = [row for row in live if row.version == version]
             if not against:
-                raise errors.subject_not_found(subject) if not live else errors.version_not_found(version)
+                raise errors.version_not_found(version)  # Confluent says 40402 even for unknown subjects
         problems = check(candidate.text, [(row.version, row.schema_text) for row in against], level)
         return CompatibilityReport(level, problems)
 
@@ -308,9 +304,7 @@ def _visible(rows: list[VersionRow], *, deleted: bool) -> list[VersionRow]:
 def _prepare(schema_text: str, schema_type: str, *, new: bool) -> _Candidate:
     kind = schema_type.strip().upper()
     if kind not in SUPPORTED_SCHEMA_TYPES:
-        raise errors.invalid_schema(
-            f"Schema type {schema_type} is not supported by this registry (supported: AVRO)"
-        )
+        raise errors.invalid_schema(f"Schema type {schema_type} is not supported by this registry (supported: AVRO)")
     try:
         parse_schema(schema_text, validate_defaults=new)
         normal = canonical(schema_text)

@@ -207,9 +207,7 @@ class Transaction:
         )
 
     def hard_delete_version(self, subject: str, version: int) -> None:
-        self.conn.execute(
-            "DELETE FROM subject_versions WHERE subject = ? AND version = ?", (subject, version)
-        )
+        self.conn.execute("DELETE FROM subject_versions WHERE subject = ? AND version = ?", (subject, version))
 
     # ----------------------------------------------------------------------------------------- config
     def global_compatibility(self) -> str | None:
@@ -227,9 +225,7 @@ class Transaction:
             )
 
     def subject_compatibility(self, subject: str) -> str | None:
-        row = self.conn.execute(
-            "SELECT compatibility FROM subject_config WHERE subject = ?", (subject,)
-        ).fetchone()
+        row = self.conn.execute("SELECT compatibility FROM subject_config WHERE subject = ?", (subject,)).fetchone()
         return str(row[0]) if row else None
 
     def set_subject_compatibility(self, subject: str, level: str | None) -> None:

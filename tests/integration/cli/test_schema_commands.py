@@ -56,24 +56,55 @@ def test_register_is_idempotent_and_gate_refuses_incompatible_change(
     # A nullable column is a BACKWARD-compatible change: the gate passes.
     compatible = _catalog_with(tmp_path, prefix, '{ name = "nickname", type = "varchar(50)", nullable = true }')
     _cdc(capsys, "schemas", "generate", "--catalog", str(compatible), "--avsc-dir", str(avsc))
-    code, out, err = _cdc(capsys, "schemas", "check", "--catalog", str(compatible), "--avsc-dir", str(avsc),
-                          "--against", "registry", "--schema-registry-url", registry_url)
+    code, out, err = _cdc(
+        capsys,
+        "schemas",
+        "check",
+        "--catalog",
+        str(compatible),
+        "--avsc-dir",
+        str(avsc),
+        "--against",
+        "registry",
+        "--schema-registry-url",
+        registry_url,
+    )
     assert code == 0, out + err
     assert "12 subjects checked" in out and "0 incompatibilities" in out
 
     # A required column without default is not: the gate fails and names the field.
     incompatible = _catalog_with(tmp_path, prefix, '{ name = "vip_level", type = "int32" }')
     _cdc(capsys, "schemas", "generate", "--catalog", str(incompatible), "--avsc-dir", str(avsc))
-    code, out, err = _cdc(capsys, "schemas", "check", "--catalog", str(incompatible), "--avsc-dir", str(avsc),
-                          "--against", "registry", "--schema-registry-url", registry_url)
+    code, out, err = _cdc(
+        capsys,
+        "schemas",
+        "check",
+        "--catalog",
+        str(incompatible),
+        "--avsc-dir",
+        str(avsc),
+        "--against",
+        "registry",
+        "--schema-registry-url",
+        registry_url,
+    )
     assert code == 1
     assert f"{prefix}.customer.cdc-value" in out and "vip_level" in out
     assert "1 incompatibilities" in err or "incompatibilit" in err
     assert len(err.strip().splitlines()) == 1
 
     # And registering it is refused by the registry with a clear line.
-    code, _, err = _cdc(capsys, "schemas", "register", "--catalog", str(incompatible), "--table", "customer",
-                        "--schema-registry-url", registry_url)
+    code, _, err = _cdc(
+        capsys,
+        "schemas",
+        "register",
+        "--catalog",
+        str(incompatible),
+        "--table",
+        "customer",
+        "--schema-registry-url",
+        registry_url,
+    )
     assert code == 1
     assert "refused by the registry as incompatible" in err
 
@@ -83,8 +114,9 @@ def test_stale_avsc_files_are_reported(tmp_path: Path, capsys: pytest.CaptureFix
     base = _catalog_with(tmp_path, "stale", None)
     _cdc(capsys, "schemas", "generate", "--catalog", str(base), "--avsc-dir", str(avsc))
     changed = _catalog_with(tmp_path, "stale", '{ name = "nickname", type = "varchar(50)", nullable = true }')
-    code, _, err = _cdc(capsys, "schemas", "check", "--catalog", str(changed), "--avsc-dir", str(avsc),
-                        "--against", "git")
+    code, _, err = _cdc(
+        capsys, "schemas", "check", "--catalog", str(changed), "--avsc-dir", str(avsc), "--against", "git"
+    )
     assert code == 1
     assert "disagree with the catalog: stale.customer.cdc-value.avsc" in err
 
@@ -104,13 +136,15 @@ def test_gate_against_last_git_commit(tmp_path: Path, capsys: pytest.CaptureFixt
 
     # Narrowing a type (int64 -> int32) is not BACKWARD-compatible: the new reader cannot read old longs.
     narrowed = tmp_path / "narrowed.toml"
-    narrowed.write_text(base.read_text().replace(
-        '{ name = "product_id", type = "int64" }', '{ name = "product_id", type = "int32" }'))
+    narrowed.write_text(
+        base.read_text().replace('{ name = "product_id", type = "int64" }', '{ name = "product_id", type = "int32" }')
+    )
     assert narrowed.read_text() != base.read_text()
     _cdc(capsys, "schemas", "generate", "--catalog", str(narrowed), "--avsc-dir", str(avsc))
-    code, out, err = _cdc(capsys, "schemas", "check", "--catalog", str(narrowed), "--avsc-dir", str(avsc),
-                          "--against", "git")
-    assert code == 1, out
+    code, out, err = _cdc(
+        capsys, "schemas", "check", "--catalog", str(narrowed), "--avsc-dir", str(avsc), "--against", "git"
+    )
+    assert code == 1, out + err
     assert "gitgate.order_item.cdc-value" in out
     assert "product_id" in out
 
@@ -118,5 +152,5 @@ def test_gate_against_last_git_commit(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_committed_schemas_pass_the_gate_against_head(capsys: pytest.CaptureFixture[str]) -> None:
     """The repository's own .avsc files are current with the catalog (what CI enforces)."""
     assert load_catalog().tables
-    code, out, err = _cdc(capsys, "schemas", "generate", "--check")
+    code, _, err = _cdc(capsys, "schemas", "generate", "--check")
     assert code == 0, err

@@ -44,10 +44,16 @@ def _produce_and_consume(bootstrap: str) -> list[tuple[bytes, bytes]]:
     for key, value in sent:
         producer.produce(topic, key=key, value=value)
     assert producer.flush(15) == 0
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": f"g-{topic}", "auto.offset.reset": "earliest",
-        "enable.partition.eof": True, "enable.auto.commit": False, "session.timeout.ms": 6000,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"g-{topic}",
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+            "session.timeout.ms": 6000,
+        }
+    )
     received: list[tuple[bytes, bytes]] = []
     try:
         consumer.subscribe([topic])

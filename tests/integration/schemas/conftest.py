@@ -58,7 +58,10 @@ class EmbeddedRegistry:
         ]
 
     def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        }
         self.process = subprocess.Popen(
             self.command(),
             cwd=REPO_ROOT,
@@ -166,10 +169,25 @@ def http(registry_url: str) -> Iterator[httpx.Client]:
         yield session
 
 
-@pytest.fixture
-def subject() -> str:
-    return unique_subject()
-
-
 def unique_subject(prefix: str = "conformance") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}-value"
+
+
+@pytest.fixture
+def subjects(http: httpx.Client) -> Iterator[Callable[[], str]]:
+    """Unique subject names; each one is soft- then hard-deleted after the test (kind to shared registries)."""
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(unique_subject())
+        return made[-1]
+
+    yield make
+    for name in made:
+        http.delete(f"/subjects/{name}")
+        http.delete(f"/subjects/{name}", params={"permanent": "true"})
+
+
+@pytest.fixture
+def subject(subjects: Callable[[], str]) -> str:
+    return subjects()

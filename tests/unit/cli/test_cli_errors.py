@@ -12,8 +12,15 @@ from cli.main import main
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CDC_HOME", str(tmp_path / "home"))
-    for name in ("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL", "SOURCE_DSN", "WAREHOUSE_DSN", "LAKE_ROOT",
-                 "AWS_ENDPOINT_URL", "CDC_PROFILE"):
+    for name in (
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "SCHEMA_REGISTRY_URL",
+        "SOURCE_DSN",
+        "WAREHOUSE_DSN",
+        "LAKE_ROOT",
+        "AWS_ENDPOINT_URL",
+        "CDC_PROFILE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -33,15 +40,22 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
         (("stack", "env"), 1, "no running stack in"),
         (("stack", "down"), 0, ""),
         (("schemas", "register"), 2, "no schema registry configured: set SCHEMA_REGISTRY_URL"),
-        (("schemas", "register", "--schema-registry-url", "localhost:8081"), 2,
-         "invalid setting SCHEMA_REGISTRY_URL: expected an http(s):// URL"),
-        (("schemas", "register", "--schema-registry-url", "http://127.0.0.1:9", "--table", "nope"), 2,
-         "unknown table 'nope'"),
+        (
+            ("schemas", "register", "--schema-registry-url", "localhost:8081"),
+            2,
+            "invalid setting SCHEMA_REGISTRY_URL: expected an http(s):// URL",
+        ),
+        (
+            ("schemas", "register", "--schema-registry-url", "http://127.0.0.1:9", "--table", "nope"),
+            2,
+            "unknown table 'nope'",
+        ),
         (("schemas", "generate", "--catalog", "/does/not/exist.toml"), 2, "/does/not/exist.toml"),
     ],
 )
-def test_bad_input_is_one_line(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], code: int,
-                               message: str) -> None:
+def test_bad_input_is_one_line(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], code: int, message: str
+) -> None:
     exit_code, err = _run(capsys, *argv)
     assert exit_code == code
     assert message in err
@@ -50,8 +64,9 @@ def test_bad_input_is_one_line(capsys: pytest.CaptureFixture[str], argv: tuple[s
         assert len(err.strip().splitlines()) == 1, err
 
 
-def test_invalid_environment_variable_is_named(capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_environment_variable_is_named(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SCHEMA_REGISTRY_URL", "not a url")
     exit_code, err = _run(capsys, "schemas", "register")
     assert exit_code == 2
@@ -59,15 +74,17 @@ def test_invalid_environment_variable_is_named(capsys: pytest.CaptureFixture[str
 
 
 def test_unreachable_registry_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    exit_code, err = _run(capsys, "schemas", "register", "--schema-registry-url", "http://127.0.0.1:9",
-                          "--table", "customer")
+    exit_code, err = _run(
+        capsys, "schemas", "register", "--schema-registry-url", "http://127.0.0.1:9", "--table", "customer"
+    )
     assert exit_code == 1
     assert "schema registry at http://127.0.0.1:9 unreachable" in err
     assert len(err.strip().splitlines()) == 1
 
 
-def test_compose_profile_without_docker_engine_is_explained(capsys: pytest.CaptureFixture[str],
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compose_profile_without_docker_engine_is_explained(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("localstack.compose.docker_engine_available", lambda: False)
     exit_code, err = _run(capsys, "stack", "up", "--profile", "compose")
     assert exit_code == 1

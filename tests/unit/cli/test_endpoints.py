@@ -15,8 +15,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     state = StackState(
         services={"kafka": ServiceRecord(name="kafka", port=1111, pid=12345, address="127.0.0.1:1111")},
-        endpoints={"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1111", "SCHEMA_REGISTRY_URL": "http://127.0.0.1:2222",
-                   "LAKE_ROOT": "/lake"},
+        endpoints={
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1111",
+            "SCHEMA_REGISTRY_URL": "http://127.0.0.1:2222",
+            "LAKE_ROOT": "/lake",
+        },
     )
     save_state(tmp_path / "stack.json", state)
     return tmp_path

@@ -262,19 +262,14 @@ def test_validation_errors_name_the_culprit(tmp_path: Path, old: str, new: str, 
 
 def test_dimension_errors(tmp_path: Path) -> None:
     dimension = (
-        MINIMAL.replace('role = "fact"', 'role = "dimension"')
-        + '\n[tables.thing.dimension]\nname = "dim_thing"\n'
+        MINIMAL.replace('role = "fact"', 'role = "dimension"') + '\n[tables.thing.dimension]\nname = "dim_thing"\n'
     )
     assert "table 'thing', key 'dimension', key 'scd_type': missing" in load_error(tmp_path, dimension)
     message = load_error(tmp_path, dimension + "scd_type = 3\n")
     assert "key 'scd_type'" in message and "Input should be 1 or 2" in message
     assert "scd_type must be the integer 1 or 2" in load_error(tmp_path, dimension + 'scd_type = "2"\n')
-    keyed = dimension.replace(
-        '{ name = "id", type = "int64" }', '{ name = "id", type = "int64", scd = "type1" }'
-    )
-    assert "column 'id': scd is not allowed on a primary key" in load_error(
-        tmp_path, keyed + "scd_type = 2\n"
-    )
+    keyed = dimension.replace('{ name = "id", type = "int64" }', '{ name = "id", type = "int64", scd = "type1" }')
+    assert "column 'id': scd is not allowed on a primary key" in load_error(tmp_path, keyed + "scd_type = 2\n")
     fact = MINIMAL + '\n[tables.thing.dimension]\nname = "dim_thing"\nscd_type = 1\n'
     assert 'a dimension block needs role = "dimension", not "fact"' in load_error(tmp_path, fact)
 

@@ -221,9 +221,7 @@ def test_field_inside_a_debezium_envelope_union_is_named_by_its_path() -> None:
 
 
 def test_union_branch_removed_and_array_items() -> None:
-    old = record(
-        field("note", ["null", "string"], default=None), field("tags", {"type": "array", "items": "long"})
-    )
+    old = record(field("note", ["null", "string"], default=None), field("tags", {"type": "array", "items": "long"}))
     new = record(field("note", "string"), field("tags", {"type": "array", "items": "int"}))
     problems = check(new, [(1, old)], L.BACKWARD)
     fields = {problem.field: problem for problem in problems}

@@ -157,9 +157,7 @@ def test_key_has_exactly_the_primary_key_in_key_order(catalog: Catalog) -> None:
 
 def test_value_has_every_column_in_source_order(catalog: Catalog) -> None:
     for table in catalog.tables:
-        assert [item["name"] for item in debezium.value_schema(table)["fields"]] == [
-            c.name for c in table.columns
-        ]
+        assert [item["name"] for item in debezium.value_schema(table)["fields"]] == [c.name for c in table.columns]
 
 
 # ── envelope and source block ───────────────────────────────────────────────────────────────────────────
@@ -446,9 +444,7 @@ def test_snapshot_default_is_false_for_readers_of_older_data(catalog: Catalog) -
     buffer = io.BytesIO()
     fastavro.schemaless_writer(buffer, fastavro.parse_schema(writer), record)
     buffer.seek(0)
-    decoded: Any = fastavro.schemaless_reader(
-        buffer, fastavro.parse_schema(writer), fastavro.parse_schema(source)
-    )
+    decoded: Any = fastavro.schemaless_reader(buffer, fastavro.parse_schema(writer), fastavro.parse_schema(source))
     assert decoded["snapshot"] == "false"
 
 
@@ -487,9 +483,7 @@ def test_every_type_round_trips(every_type: Table) -> None:
 
 def _compatibility(reader: dict[str, Any], writer: dict[str, Any]) -> SchemaCompatibilityType:
     checker = ReaderWriterCompatibilityChecker()
-    result = checker.get_compatibility(
-        avro.schema.parse(json.dumps(reader)), avro.schema.parse(json.dumps(writer))
-    )
+    result = checker.get_compatibility(avro.schema.parse(json.dumps(reader)), avro.schema.parse(json.dumps(writer)))
     return result.compatibility
 
 
@@ -533,15 +527,11 @@ def test_render_all_names_and_format(catalog: Catalog) -> None:
     assert len(files) == 2 * len(catalog.tables)
     text = files["retail.customer.cdc-key.avsc"]
     assert text.endswith("}\n") and text.startswith('{\n  "type": "record",\n  "name": "Key",')
-    assert json.loads(files["retail.customer.cdc-value.avsc"]) == debezium.envelope_schema(
-        catalog.table("customer")
-    )
+    assert json.loads(files["retail.customer.cdc-value.avsc"]) == debezium.envelope_schema(catalog.table("customer"))
     assert generate.render_all(catalog) == files  # deterministic
 
 
-def test_write_check_and_cleanup(
-    tmp_path: Path, catalog: Catalog, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_write_check_and_cleanup(tmp_path: Path, catalog: Catalog, capsys: pytest.CaptureFixture[str]) -> None:
     assert len(generate.diff_committed(catalog, tmp_path)) == 2 * len(catalog.tables)  # all missing
     assert len(generate.write_all(catalog, tmp_path)) == 2 * len(catalog.tables)
     assert generate.diff_committed(catalog, tmp_path) == []
