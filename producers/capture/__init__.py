@@ -1,0 +1,1 @@
+"""Change capture: native PostgreSQL logical decoding and the Debezium engine."""
