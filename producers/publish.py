@@ -147,6 +147,13 @@ class ChangePublisher:
         if remaining:
             raise ServiceUnavailableError(f"Kafka did not confirm {remaining} events within {timeout:.0f}s")
 
+    def close(self, timeout: float = 30.0) -> None:
+        """Deliver what is queued, then release the client's connections and threads."""
+        try:
+            self.flush(timeout)
+        finally:
+            self._producer.close()
+
     def raise_on_failure(self) -> None:
         if self._failure:
             raise DeliveryError(f"Kafka refused a change event ({self._failure}); the source was not acknowledged")

@@ -4,8 +4,8 @@ Phases (recorded in the state file):
 - snapshot: the slot was created with an exported snapshot; tables are read in primary-key chunks inside that
   snapshot and emitted as `op: r`. Progress is saved only after Kafka confirmed a chunk. After a crash the old
   snapshot is gone, so a new slot (next generation) is created with a fresh snapshot; the old slot's changes up to
-  the new slot's start are "drained" for the keys already snapshotted (the rest is covered by the new snapshot),
-  then the old slot is dropped. Per key, events stay in source order with no gap and no overlap.
+  the new slot's start are "drained" (emitted), then the old slot is dropped and the remaining tables are read in
+  the new snapshot. Every change after the first slot's start reaches Kafka, per key in source order.
 - streaming: changes from the slot; the slot's confirmed LSN advances only to positions Kafka fully confirmed.
 """
 
@@ -183,7 +183,7 @@ class PostgresCapture:
         reader = SnapshotReader(self._dsn, created.snapshot_name)  # import before anything else
         try:
             if drain_from is not None:
-                self._drain(source, drain_from, created.consistent_lsn, state.snapshot, stop)
+                self._drain(source, drain_from, created.consistent_lsn, stop)
                 if stop.is_set():
                     return
                 old = state.slot
@@ -278,27 +278,14 @@ class PostgresCapture:
             del pending[seq]
         self._state_file.save(state)
 
-    def _drain(
-        self, source: SourceDatabase, old_slot: str, upto: int, progress: SnapshotProgress, stop: threading.Event
-    ) -> None:
-        """Emit the old slot's changes committed before `upto` for keys the snapshot had already emitted."""
-        completed = set(progress.completed)
+    def _drain(self, source: SourceDatabase, old_slot: str, upto: int, stop: threading.Event) -> None:
+        """Emit every change the old slot holds that committed before `upto` (the new snapshot's start).
+
+        Keys already snapshotted get the changes they need; keys whose rows the crashed run may have emitted (an
+        unconfirmed chunk) get them too, so a row deleted meanwhile cannot linger downstream. Keys not yet read see
+        these changes before their `op: r` at `upto`, which supersedes them. Per key, order is kept.
+        """
         relations = RelationMap(self._catalog, self._tables)
-        current_key: tuple[Any, ...] | None = None
-        if progress.current is not None and progress.last_key is not None:
-            table = self._catalog.table(progress.current)
-            current_key = tuple(
-                RelationMap(self._catalog, [table]).binding_for_table(table).decoders[table.columns.index(column)](text)
-                for column, text in zip(table.key_columns, progress.last_key, strict=True)
-            )
-
-        def wanted(binding: TableBinding, key: dict[str, Any]) -> bool:
-            if binding.table.name in completed:
-                return True
-            if binding.table.name != progress.current or current_key is None:
-                return False
-            return tuple(key[name] for name in binding.table.primary_key) <= current_key
-
         self._publisher.reset_tracker()
         drained = 0
         while not stop.is_set():
@@ -319,11 +306,11 @@ class PostgresCapture:
                         continue
                     position = PostgresPosition(lsn, begin.xid, begin.commit_ts_us, last_commit)
                     for key, envelope in change_events(self._context, binding, message, position, _now_us()):
-                        if wanted(binding, key):
-                            self._publisher.publish(
-                                binding.table, key, envelope, position=begin.final_lsn + 1, columns=binding.columns
-                            )
-                            drained += 1
+                        self._publisher.publish(
+                            binding.table, key, envelope, position=begin.final_lsn + 1, columns=binding.columns
+                        )
+                        self.progress.events_by_table[binding.table.topic] += 1
+                        drained += 1
                 elif isinstance(message, Commit):
                     if begin is not None:
                         self._publisher.seal(begin.final_lsn + 1)
