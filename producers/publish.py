@@ -15,7 +15,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from common.errors import CdcError, ServiceUnavailableError
 from common.settings import KafkaSettings
 from producers.acks import PositionTracker
-from producers.encoding import AvroEncoder
+from producers.encoding import AvroEncoder, EnvelopeEncoder
 from schemas.catalog import Column, Table
 from schemas.debezium import key_schema, schema_for_columns, subject_names
 from schemas.registry import SchemaRegistry
@@ -46,7 +46,7 @@ class TableCodec:
     """Encoders for one table's key and for one version of its value schema."""
 
     key: AvroEncoder
-    value: AvroEncoder
+    value: EnvelopeEncoder
 
 
 class SchemaCache:
@@ -68,9 +68,8 @@ class SchemaCache:
             schema = key_schema(table)
             self._keys[table.name] = AvroEncoder(schema, self._registry.register(key_subject, schema).schema_id)
         value = schema_for_columns(table, column_key)
-        codec = TableCodec(
-            self._keys[table.name], AvroEncoder(value, self._registry.register(value_subject, value).schema_id)
-        )
+        value_id = self._registry.register(value_subject, value).schema_id
+        codec = TableCodec(self._keys[table.name], EnvelopeEncoder(value, value_id))
         self._codecs[(table.name, column_key)] = codec
         return codec
 
