@@ -8,8 +8,8 @@ import sys
 import typer
 from pydantic import ValidationError
 
+from cli import capture_commands, schema_commands, stack_commands, workload_commands
 from cli import demo as demo_module
-from cli import schema_commands, stack_commands
 from cli.output import print_error
 from common import logging as cdc_logging
 from common.errors import CdcError
@@ -23,7 +23,9 @@ app = typer.Typer(
 )
 app.add_typer(stack_commands.app, name="stack")
 app.add_typer(schema_commands.app, name="schemas")
+app.add_typer(workload_commands.app, name="workload")
 app.command(name="demo")(demo_module.demo)
+app.command(name="capture")(capture_commands.capture)
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one exit code per failure class

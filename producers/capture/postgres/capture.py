@@ -15,23 +15,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
-from common.errors import ConfigError, SchemaError
+from common.errors import ConfigError
 from common.logging import get_logger
-from producers.capture.postgres.events import SourceContext, change_events, snapshot_event
+from producers.capture.postgres.changes import ChangeApplier
+from producers.capture.postgres.events import SourceContext, snapshot_event
+from producers.capture.postgres.feedback import SlotFeedback
 from producers.capture.postgres.pgoutput import (
-    Begin,
-    Commit,
-    Delete,
-    Insert,
-    Relation,
-    Truncate,
-    Update,
     format_lsn,
     parse_message,
 )
-from producers.capture.postgres.relations import RelationMap, SchemaChangeRefused, TableBinding, derive_columns
+from producers.capture.postgres.relations import RelationMap, TableBinding, derive_columns
 from producers.capture.postgres.replication import CreatedSlot, ReplicationSession
 from producers.capture.postgres.source import SnapshotReader, SourceDatabase, connect
 from producers.capture.postgres.state import CaptureState, SnapshotProgress, StateFile
@@ -285,40 +280,20 @@ class PostgresCapture:
         unconfirmed chunk) get them too, so a row deleted meanwhile cannot linger downstream. Keys not yet read see
         these changes before their `op: r` at `upto`, which supersedes them. Per key, order is kept.
         """
-        relations = RelationMap(self._catalog, self._tables)
         self._publisher.reset_tracker()
-        drained = 0
+        before = self.progress.events
+        applier = ChangeApplier(self._context, RelationMap(self._catalog, self._tables), self._publisher, self.progress)
         while not stop.is_set():
             batch = source.peek(old_slot, self._config.publication, upto, 5000)
             if not batch:
                 break
-            begin: Begin | None = None
-            last_commit: int | None = None
             for lsn, data in batch:
-                message = parse_message(data)
-                if isinstance(message, Begin):
-                    begin = message
-                elif isinstance(message, Relation):
-                    relations.bind(message)
-                elif isinstance(message, Insert | Update | Delete) and begin is not None:
-                    binding = relations.get(message.relation_id)
-                    if binding is None:
-                        continue
-                    position = PostgresPosition(lsn, begin.xid, begin.commit_ts_us, last_commit)
-                    for key, envelope in change_events(self._context, binding, message, position, _now_us()):
-                        self._publisher.publish(
-                            binding.table, key, envelope, position=begin.final_lsn + 1, columns=binding.columns
-                        )
-                        self.progress.events_by_table[binding.table.topic] += 1
-                        drained += 1
-                elif isinstance(message, Commit):
-                    if begin is not None:
-                        self._publisher.seal(begin.final_lsn + 1)
-                    last_commit = message.end_lsn
+                applier.apply(parse_message(data), lsn)
             self._publisher.flush()
-            if last_commit is None:
+            if applier.last_commit_end is None:
                 break
-            source.advance(old_slot, last_commit)
+            source.advance(old_slot, applier.last_commit_end)
+        drained = self.progress.events - before
         log.info("capture.drained", slot=old_slot, events=drained)
 
     # -- streaming -----------------------------------------------------------------------------------------
@@ -328,96 +303,32 @@ class PostgresCapture:
     ) -> None:
         self.progress.phase = "streaming"
         self._publisher.reset_tracker()
-        relations = RelationMap(self._catalog, self._tables)
-        blocked_tables: dict[str, str] = self.progress.blocked
-        held: set[int] = set()
-        begin: Begin | None = None
-        last_commit: int | None = None
-        last_data = last_feedback = last_lag = time.monotonic()
-        confirmed = 0
+        applier = ChangeApplier(self._context, RelationMap(self._catalog, self._tables), self._publisher, self.progress)
+        feedback = SlotFeedback(session, self._publisher, self._config.feedback_interval)
+        last_data = last_lag = time.monotonic()
         while not stop.is_set():
             item = session.read()
             now = time.monotonic()
-            if item is None:
-                self._publisher.poll()
-                if begin is None and self._publisher.tracker.in_flight == 0 and not held:
-                    # Idle and nothing in flight: everything the server sent is handled.
-                    confirmed = max(confirmed, session.wal_end, self._publisher.acknowledged or 0)
-                    if self._config.stop_when_idle is not None and now - last_data >= self._config.stop_when_idle:
-                        break
-                if now - last_feedback >= self._config.feedback_interval:
-                    confirmed = max(confirmed, self._publisher.acknowledged or 0)
-                    if confirmed:
-                        session.feedback(confirmed)
-                    last_feedback = now
-                if now - last_lag >= 5:
-                    self.progress.slot_lag_bytes = source.slot_lag_bytes(state.slot)
-                    last_lag = now
-                self._report()
-                session.wait(0.2)
+            if item is not None:
+                last_data = now
+                applier.apply(parse_message(item[0]), item[1])
+                feedback.maybe_send(now)
                 continue
-            payload, data_start = item
-            last_data = now
-            message = parse_message(payload)
-            if isinstance(message, Begin):
-                begin = message
-                self.progress.last_lsn = message.final_lsn
-            elif isinstance(message, Commit):
-                if begin is not None:
-                    self._publisher.seal(begin.final_lsn + 1)
-                last_commit = message.commit_lsn
-                begin = None
-                self.progress.transactions += 1
-            elif isinstance(message, Relation):
-                self._rebind(relations, message, blocked_tables)
-            elif isinstance(message, Insert | Update | Delete) and begin is not None:
-                binding = relations.get(message.relation_id)
-                if binding is None:
-                    continue
-                position = begin.final_lsn + 1
-                if binding.table.name in blocked_tables:
-                    if position not in held:  # never confirmed: after a fix and restart it is sent again
-                        held.add(position)
-                        self._publisher.tracker.add(position)
-                    continue
-                source_position = PostgresPosition(data_start, begin.xid, begin.commit_ts_us, last_commit)
-                for key, envelope in change_events(self._context, binding, message, source_position, _now_us()):
-                    self._publisher.publish(binding.table, key, envelope, position=position, columns=binding.columns)
-                    self.progress.events_by_table[binding.table.topic] += 1
-            elif isinstance(message, Truncate):
-                log.warning("capture.truncate_skipped", relations=len(message.relation_ids))
-            if now - last_feedback >= self._config.feedback_interval:
-                self._publisher.poll()
-                acknowledged = self._publisher.acknowledged
-                if acknowledged and acknowledged > confirmed:
-                    confirmed = acknowledged
-                    session.feedback(confirmed)
-                last_feedback = now
-                self._report()
+            self._publisher.poll()
+            idle = applier.between_transactions and self._publisher.tracker.in_flight == 0
+            if idle:
+                feedback.caught_up()  # everything the server sent so far is handled
+                if self._config.stop_when_idle is not None and now - last_data >= self._config.stop_when_idle:
+                    break
+            feedback.maybe_send(now)
+            if now - last_lag >= 5:
+                self.progress.slot_lag_bytes = source.slot_lag_bytes(state.slot)
+                last_lag = now
+            self._report()
+            session.wait(0.2)
         self._publisher.flush()
-        final = self._publisher.acknowledged
-        if final and final > confirmed:
-            confirmed = final
-        if confirmed:
-            session.feedback(confirmed, force=True)
-        self.progress.acknowledged = confirmed
+        self.progress.acknowledged = feedback.finish()
         self._report(force=True)
-
-    def _rebind(self, relations: RelationMap, message: Relation, blocked: dict[str, str]) -> None:
-        """Bind a relation; a schema change registers the new schema first; refusals stop only that table."""
-        try:
-            binding = relations.bind(message)
-            if binding is not None and binding.schema_changed:
-                self._publisher.register(binding.table, binding.columns)
-                log.info(
-                    "capture.schema_changed",
-                    table=binding.table.name,
-                    columns=",".join(c.name for c in binding.columns),
-                )
-        except (SchemaChangeRefused, SchemaError) as exc:
-            name = message.name
-            blocked[name] = str(exc)
-            log.error("capture.table_stopped", table=name, reason=str(exc))
 
     def _report(self, *, force: bool = False) -> None:
         now = time.monotonic()

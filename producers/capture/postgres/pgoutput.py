@@ -112,27 +112,31 @@ def _cstring(data: bytes, offset: int) -> tuple[str, int]:
 
 
 def _tuple(data: bytes, offset: int) -> tuple[TupleData, int]:
-    (count,) = _INT16.unpack_from(data, offset)
+    # The hot loop of streaming capture: plain integer arithmetic on the buffer, no struct calls per value.
+    count = (data[offset] << 8) | data[offset + 1]
     offset += 2
     values: list[TupleValue] = []
+    append = values.append
     for _ in range(count):
         kind = data[offset]
-        offset += 1
-        if kind == 0x6E:  # 'n' null
-            values.append(None)
+        if kind == 0x74 or kind == 0x62:  # noqa: PLR1714 - 't' text, 'b' binary (not requested)
+            start = offset + 5
+            offset = start + int.from_bytes(data[offset + 1 : start], "big")
+            append(data[start:offset].decode("utf-8"))
+        elif kind == 0x6E:  # 'n' null
+            append(None)
+            offset += 1
         elif kind == 0x75:  # 'u' unchanged toast
-            values.append(UNCHANGED)
-        elif kind in (0x74, 0x62):  # 't' text, 'b' binary (not requested; kept as text of bytes)
-            (length,) = _INT32.unpack_from(data, offset)
-            offset += 4
-            values.append(data[offset : offset + length].decode("utf-8"))
-            offset += length
+            append(UNCHANGED)
+            offset += 1
         else:
             raise PgOutputError(f"unknown tuple value kind {kind!r}")
+    if offset > len(data):
+        raise PgOutputError("tuple data runs past the end of the message")
     return tuple(values), offset
 
 
-def parse_message(data: bytes) -> Message:  # noqa: PLR0911 - one branch per message type
+def parse_message(data: bytes) -> Message:  # noqa: PLR0911, PLR0912 - one branch per message type
     """Decode one pgoutput message."""
     if not data:
         raise PgOutputError("empty message")
@@ -142,7 +146,7 @@ def parse_message(data: bytes) -> Message:  # noqa: PLR0911 - one branch per mes
             final_lsn, ts, xid = _BEGIN.unpack_from(data, 1)
             return Begin(final_lsn, ts + POSTGRES_EPOCH_US, xid)
         if kind == b"C":
-            flags, commit_lsn, end_lsn, ts = _COMMIT.unpack_from(data, 1)
+            _flags, commit_lsn, end_lsn, ts = _COMMIT.unpack_from(data, 1)
             return Commit(commit_lsn, end_lsn, ts + POSTGRES_EPOCH_US)
         if kind == b"R":
             return _relation(data)

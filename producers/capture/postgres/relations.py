@@ -17,6 +17,7 @@ from schemas.catalog import Catalog, Column, Table
 
 # What Debezium writes for an unchanged TOASTed value it could not read (only for text columns).
 UNAVAILABLE_VALUE = "__debezium_unavailable_value"
+TEXT_KINDS = frozenset({"string", "varchar", "text", "uuid", "json"})
 
 
 class SchemaChangeRefused(ValueError):
@@ -27,7 +28,7 @@ class SchemaChangeRefused(ValueError):
 class TableBinding:
     table: Table
     columns: tuple[Column, ...]  # the source's current columns, in source order
-    decoders: tuple[Decoder, ...] = field(repr=False)
+    decoders: tuple[Decoder | None, ...] = field(repr=False)  # None: the text value is used as is
 
     @property
     def schema_changed(self) -> bool:
@@ -46,9 +47,16 @@ class TableBinding:
                     row[column.name] = UNAVAILABLE_VALUE
                 else:
                     row[column.name] = None
+            elif decode is None:
+                row[column.name] = value  # text stays text
             else:
                 row[column.name] = decode(value)  # type: ignore[arg-type]
         return row
+
+
+def text_decoder(column: Column) -> Decoder | None:
+    """The column's decoder, or None where the text is the value (strings, uuid, json)."""
+    return None if column.column_type.kind in TEXT_KINDS else decoder_for(column.column_type)
 
 
 def derive_columns(table: Table, relation: Relation) -> tuple[Column, ...]:
@@ -109,7 +117,7 @@ class RelationMap:
         previous = self._bindings.get(relation.relation_id)
         if previous is not None and previous.columns == columns:
             return previous
-        binding = TableBinding(table, columns, tuple(decoder_for(column.column_type) for column in columns))
+        binding = TableBinding(table, columns, tuple(text_decoder(column) for column in columns))
         self._bindings[relation.relation_id] = binding
         return binding
 
@@ -121,4 +129,4 @@ class RelationMap:
 
     def binding_for_table(self, table: Table) -> TableBinding:
         """A binding with the catalog's columns (used by the snapshot, which reads declared columns only)."""
-        return TableBinding(table, table.columns, tuple(decoder_for(column.column_type) for column in table.columns))
+        return TableBinding(table, table.columns, tuple(text_decoder(column) for column in table.columns))

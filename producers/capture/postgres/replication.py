@@ -6,6 +6,7 @@ EXPORT_SNAPSHOT` (the snapshot consistent with the slot's start) and for streami
 
 from __future__ import annotations
 
+import contextlib
 import select
 from dataclasses import dataclass
 from typing import Any
@@ -76,7 +77,5 @@ class ReplicationSession:
         return int(self._cursor.wal_end)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(psycopg2.Error):
             self._conn.close()
-        except psycopg2.Error:
-            pass
