@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import secrets
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
 
-from cli import schema_commands, stack_commands
+from cli import capture_commands, schema_commands, stack_commands, workload_commands
+from cli.endpoints import resolve_endpoints
 from cli.options import Home
 from cli.output import console
+from common.errors import CdcError
+from producers.capture.postgres.capture import PostgresCapture, PostgresCaptureConfig, reset_capture
+from producers.capture.postgres.state import StateFile
+from producers.topics import topic_counts
+from schemas.catalog import load_catalog
+
+DEMO_SLOT = "cdc_demo"
 
 
 @dataclass(frozen=True)
@@ -33,14 +43,97 @@ def run_steps(steps: list[Step]) -> list[tuple[str, float]]:
     return timings
 
 
+@dataclass
+class BackgroundCapture:
+    """The native capture running in a thread while the workload writes, stopped once it is idle."""
+
+    home: Path | None
+    thread: threading.Thread | None = None
+    capture: PostgresCapture | None = None
+    error: BaseException | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    wiring: Any = None
+
+    def start(self) -> None:
+        endpoints = resolve_endpoints(self.home)
+        dsn = capture_commands.source_dsn_of(endpoints)
+        catalog = load_catalog()
+        tables = list(catalog.tables)
+        state_file = StateFile(capture_commands.state_folder(self.home, None) / f"postgres-{DEMO_SLOT}.json")
+        counts = topic_counts(endpoints.kafka.librdkafka_config(), [t.topic for t in tables])
+        if state_file.load() is not None and not any(count.records for count in counts.values()):
+            # The in-memory broker was restarted since the last demo: its topics are gone, so start over.
+            console.print("the broker's topics are empty but capture state exists: starting with a fresh snapshot")
+            reset_capture(dsn, DEMO_SLOT, state_file)
+        self.wiring = capture_commands.connect_outputs(endpoints, tables, partitions=3, replication=1)
+        self.capture = PostgresCapture(
+            dsn=dsn,
+            catalog=catalog,
+            tables=tables,
+            publisher=self.wiring.publisher,
+            state_file=state_file,
+            config=PostgresCaptureConfig(slot_base=DEMO_SLOT, publication=f"{DEMO_SLOT}_pub", stop_when_idle=3.0),
+        )
+        self.thread = threading.Thread(target=self._run, name="capture", daemon=True)
+        self.thread.start()
+        self._wait(lambda: self.capture is not None and self.capture.progress.phase == "streaming", "the snapshot")
+        progress = self.capture.progress
+        console.print(f"capture streaming: {progress.snapshot_rows:,} rows snapshotted")
+
+    def _run(self) -> None:
+        assert self.capture is not None
+        try:
+            self.capture.run(self.stop)
+        except BaseException as exc:
+            self.error = exc
+
+    def _wait(self, done: Callable[[], bool], what: str, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            if self.error is not None:
+                raise self.error
+            if self.thread is not None and not self.thread.is_alive() and not done():
+                raise CdcError(f"capture stopped before {what}")
+            if time.monotonic() > deadline:
+                raise CdcError(f"capture did not finish {what} within {timeout:.0f}s")
+            time.sleep(0.2)
+
+    def finish(self) -> None:
+        """Let the capture catch up (it returns after 3 idle seconds), then release its clients."""
+        assert self.thread is not None and self.capture is not None
+        self.thread.join(600)
+        if self.thread.is_alive():
+            self.stop.set()
+            self.thread.join(60)
+        self.wiring.close()
+        if self.error is not None:
+            raise self.error
+        progress = self.capture.progress
+        console.print(f"capture caught up: {progress.events:,} events this run, {progress.transactions:,} transactions")
+
+
+def show_topic_counts(home: Path | None) -> None:
+    endpoints = resolve_endpoints(home)
+    catalog = load_catalog()
+    counts = topic_counts(endpoints.kafka.librdkafka_config(), [t.topic for t in catalog.tables])
+    table = Table(title="Kafka topics (read back to the end of every partition)", title_justify="left")
+    for column in ("topic", "events", "tombstones"):
+        table.add_column(column, justify="left" if column == "topic" else "right")
+    for topic, count in counts.items():
+        table.add_row(topic, f"{count.records:,}", f"{count.tombstones:,}")
+    console.print(table)
+
+
 def demo(
     home: Home = None,
     profile: Annotated[
         Literal["embedded", "compose"], typer.Option(help="Which local stack to run the demo on")
     ] = "embedded",
+    changes: Annotated[int, typer.Option(min=1, help="Row changes the workload makes while capture runs")] = 3000,
 ) -> None:
-    """Bring the stack up, register the catalog's schemas and show what runs where."""
+    """Stack up, schemas registered, source initialised, workload + capture to Kafka, per-topic counts."""
     resolved_home: Path | None = home
+    capture = BackgroundCapture(resolved_home)
     steps = [
         Step(
             "start the local stack",
@@ -59,16 +152,36 @@ def demo(
             lambda: schema_commands.register(home=resolved_home, schema_registry_url=None, catalog=None, tables=None),
         ),
         Step(
-            "check the schemas against the registry",
-            lambda: schema_commands.check(
+            "create and populate the source database",
+            lambda: workload_commands.init(
                 home=resolved_home,
-                schema_registry_url=None,
+                source_dsn=None,
                 catalog=None,
-                avsc_dir=schema_commands.AVSC_DIR,
-                against="registry",
-                revision="HEAD",
+                customers=2000,
+                products=200,
+                orders=2000,
+                seed=42,
+                as_of=None,
+                reset=False,
+                append=False,
             ),
         ),
+        Step("start capture: snapshot, then streaming", capture.start),
+        Step(
+            f"run the retail workload ({changes:,} row changes)",
+            lambda: workload_commands.run(
+                home=resolved_home,
+                source_dsn=None,
+                catalog=None,
+                rate=2000,
+                duration=None,
+                changes=changes,
+                seed=secrets.randbelow(2**31),
+                quiet=True,
+            ),
+        ),
+        Step("let capture catch up", capture.finish),
+        Step("count the events in Kafka", lambda: show_topic_counts(resolved_home)),
         Step("stack status", lambda: stack_commands.status(home=resolved_home)),
     ]
     timings = run_steps(steps)

@@ -337,3 +337,17 @@ class PostgresCapture:
         self._last_report = now
         self.progress.acknowledged = self._publisher.acknowledged
         self._on_progress(self.progress)
+
+
+def reset_capture(dsn: str, slot_base: str, state_file: StateFile) -> list[str]:
+    """Forget this capture: drop its slots (all generations) and its state, so the next run snapshots afresh."""
+    conn = connect(dsn)
+    try:
+        source = SourceDatabase(conn)
+        dropped = list(source.slots(f"{slot_base}_g"))
+        for name in dropped:
+            source.drop_slot(name)
+    finally:
+        conn.close()
+    state_file.remove()
+    return dropped
