@@ -21,8 +21,7 @@ _NULL_BRANCH = b"\x00"
 _SECOND_BRANCH = b"\x02"  # union index 1 as a zig-zag varint
 
 
-def zigzag_varint(value: int) -> bytes:
-    """Avro's long encoding: zig-zag, then base-128 varint."""
+def _zigzag_varint(value: int) -> bytes:
     number = (value << 1) ^ (value >> 63)
     out = bytearray()
     while number & ~0x7F:
@@ -32,14 +31,29 @@ def zigzag_varint(value: int) -> bytes:
     return bytes(out)
 
 
+_SMALL: dict[int, bytes] = {value: _zigzag_varint(value) for value in range(-64, 64)}
+_LENGTHS: list[bytes] = [_zigzag_varint(length) for length in range(16384)]
+
+
+def zigzag_varint(value: int) -> bytes:
+    """Avro's long encoding: zig-zag, then base-128 varint (small values from a table: this runs per field)."""
+    small = _SMALL.get(value)
+    return small if small is not None else _zigzag_varint(value)
+
+
+def length_prefix(length: int) -> bytes:
+    """The varint of a non-negative length (bytes and strings), table-driven below 16 KiB."""
+    return _LENGTHS[length] if length < 16384 else _zigzag_varint(length)
+
+
 class AvroEncoder:
     """Encode records of one writer schema (registered under `schema_id`) to framed bytes."""
 
-    __slots__ = ("_buffer", "_header", "_parsed", "schema_id")
+    __slots__ = ("_buffer", "_parsed", "header", "schema_id")
 
     def __init__(self, schema: Mapping[str, Any], schema_id: int) -> None:
         self._parsed = fastavro.parse_schema(dict(schema))
-        self._header = header(schema_id)
+        self.header = header(schema_id)
         self._buffer = io.BytesIO()
         self.schema_id = schema_id
 
@@ -47,7 +61,7 @@ class AvroEncoder:
         buffer = self._buffer
         buffer.seek(0)
         buffer.truncate()
-        buffer.write(self._header)
+        buffer.write(self.header)
         fastavro.schemaless_writer(buffer, self._parsed, record)
         return buffer.getvalue()
 
@@ -77,7 +91,7 @@ class EnvelopeEncoder:
                 "fields": [f for f in schema["fields"] if f["name"] in self.TAIL],
             }
         )
-        self._header = header(schema_id)
+        self.header = header(schema_id)
         self._buffer = io.BytesIO()
         self.schema_id = schema_id
 
@@ -94,7 +108,7 @@ class EnvelopeEncoder:
     def encode(self, envelope: Mapping[str, Any]) -> bytes:
         return b"".join(
             (
-                self._header,
+                self.header,
                 self._optional(self._value, envelope["before"]),
                 self._optional(self._value, envelope["after"]),
                 self._record(self._tail, envelope),

@@ -56,12 +56,20 @@ class SchemaCache:
         self._registry = registry
         self._codecs: dict[tuple[str, tuple[Column, ...]], TableCodec] = {}
         self._keys: dict[str, AvroEncoder] = {}
+        self._by_identity: dict[int, tuple[Sequence[Column], TableCodec]] = {}
 
     def codec(self, table: Table, columns: Sequence[Column] | None = None) -> TableCodec:
         """The encoders for `table` with `columns` (default: the catalog's); registers on first use."""
         column_key = tuple(columns) if columns is not None else table.columns
+        # Fast path by identity: callers pass the same column tuple for every event of a table version, and
+        # hashing pydantic models per event would cost more than encoding the event.
+        hit = self._by_identity.get(id(columns))
+        if hit is not None and hit[0] is columns:
+            return hit[1]
         cached = self._codecs.get((table.name, column_key))
         if cached is not None:
+            if columns is not None:
+                self._by_identity[id(columns)] = (columns, cached)
             return cached
         key_subject, value_subject = subject_names(table)
         if table.name not in self._keys:
@@ -71,6 +79,8 @@ class SchemaCache:
         value_id = self._registry.register(value_subject, value).schema_id
         codec = TableCodec(self._keys[table.name], EnvelopeEncoder(value, value_id))
         self._codecs[(table.name, column_key)] = codec
+        if columns is not None:
+            self._by_identity[id(columns)] = (columns, codec)
         return codec
 
 
@@ -100,10 +110,16 @@ class ChangePublisher:
     ) -> None:
         """Queue one event (a None envelope is a tombstone) tagged with its source position."""
         codec = self._schemas.codec(table, columns)
-        key_bytes = codec.key.encode(key)
-        value_bytes = None if envelope is None else codec.value.encode(envelope)
+        value = None if envelope is None else codec.value.encode(envelope)
+        self.publish_encoded(table.topic, codec.key.encode(key), value, position=position)
+
+    def codec(self, table: Table, columns: Sequence[Column] | None = None) -> TableCodec:
+        """The registered encoders (and so the schema ids) for a table version."""
+        return self._schemas.codec(table, columns)
+
+    def publish_encoded(self, topic: str, key: bytes, value: bytes | None, *, position: int) -> None:
+        """Queue one already framed event (value None: a tombstone) tagged with its source position."""
         self.tracker.add(position)
-        topic = table.topic
 
         def delivered(error: KafkaError | None, message: Message) -> None:
             if error is not None:
@@ -115,7 +131,7 @@ class ChangePublisher:
 
         while True:
             try:
-                self._producer.produce(topic, value=value_bytes, key=key_bytes, on_delivery=delivered)
+                self._producer.produce(topic, value=value, key=key, on_delivery=delivered)
                 break
             except BufferError:
                 self._producer.poll(0.05)  # local queue full: let deliveries drain

@@ -311,7 +311,7 @@ class PostgresCapture:
             now = time.monotonic()
             if item is not None:
                 last_data = now
-                applier.apply(parse_message(item[0]), item[1])
+                applier.apply_raw(item[0], item[1])
                 feedback.maybe_send(now)
                 continue
             self._publisher.poll()

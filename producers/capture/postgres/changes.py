@@ -12,8 +12,19 @@ import time
 
 from common.errors import SchemaError
 from common.logging import get_logger
+from producers.capture.postgres.direct import DirectCodec, envelope_bytes, split_tuples
 from producers.capture.postgres.events import SourceContext, change_events
-from producers.capture.postgres.pgoutput import Begin, Commit, Delete, Insert, Message, Relation, Truncate, Update
+from producers.capture.postgres.pgoutput import (
+    Begin,
+    Commit,
+    Delete,
+    Insert,
+    Message,
+    Relation,
+    Truncate,
+    Update,
+    parse_message,
+)
 from producers.capture.postgres.relations import RelationMap, SchemaChangeRefused
 from producers.capture.progress import CaptureProgress
 from producers.publish import ChangePublisher
@@ -38,11 +49,65 @@ class ChangeApplier:
         self._held: set[int] = set()
         self.last_commit_lsn: int | None = None
         self.last_commit_end: int | None = None
+        self._direct_codecs: dict[int, DirectCodec] = {}
 
     @property
     def between_transactions(self) -> bool:
         """True when no transaction is open and no stopped table holds the slot back."""
         return self._begin is None and not self._held
+
+    def apply_raw(self, data: bytes, lsn: int) -> None:
+        """Handle one undecoded message: row changes take the direct path when they can, the rest is parsed."""
+        if data[:1] in (b"I", b"U", b"D") and self._begin is not None and self._direct(data, lsn):
+            return
+        self.apply(parse_message(data), lsn)
+
+    def _direct(self, data: bytes, lsn: int) -> bool:
+        """Publish a plain insert/update/delete straight from its bytes; False leaves it to the general path."""
+        relation_id, old_at, old_key_only, new_at = split_tuples(data)
+        binding = self._relations.get(relation_id)
+        if binding is None or old_key_only or binding.table.name in self._progress.blocked:
+            return binding is None  # changes of tables capture does not follow are skipped
+        codec = self._direct_codecs.get(id(binding))
+        if codec is None or codec.binding is not binding:
+            codec = self._direct_codecs[id(binding)] = DirectCodec(binding, self._context)
+        before = after = None
+        if old_at is not None:
+            old = codec.tuple_bytes(data, old_at)
+            if old is None:
+                return False
+            before, old_key, end = old
+            if new_at == -1:
+                if data[end : end + 1] != b"N":
+                    return False
+                new_at = end + 1
+        if new_at is not None:
+            new = codec.tuple_bytes(data, new_at)
+            if new is None:
+                return False
+            after, key, _ = new
+            if before is not None and key != old_key:
+                return False  # a primary key change: delete + tombstone + create, by the general path
+        else:
+            key = old_key
+        op = b"c" if before is None else (b"u" if after is not None else b"d")
+        begin = self._begin
+        assert begin is not None
+        encoders = self._publisher.codec(binding.table, binding.columns)
+        source = codec.source_bytes(
+            lsn=lsn, tx_id=begin.xid, commit_ts_us=begin.commit_ts_us, last_commit_lsn=self.last_commit_lsn
+        )
+        processed_at_us = time.time_ns() // 1_000_000 * 1000  # millisecond grain, like Debezium's ts_ms
+        value = envelope_bytes(encoders.value.header, before, after, source, op, processed_at_us)
+        framed_key = encoders.key.header + key
+        topic = binding.table.topic
+        position = begin.final_lsn + 1
+        self._publisher.publish_encoded(topic, framed_key, value, position=position)
+        if op == b"d":
+            self._publisher.publish_encoded(topic, framed_key, None, position=position)
+            self._progress.events_by_table[topic] += 1
+        self._progress.events_by_table[topic] += 1
+        return True
 
     def apply(self, message: Message, lsn: int) -> None:
         """Handle one message whose WAL position is `lsn`."""
