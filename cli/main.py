@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one exit code
             raise
         print_error(f"unexpected {type(exc).__name__}: {exc} (set CDC_DEBUG=1 for a traceback)")
         return 1
+    if result == 130:  # the parser turns Ctrl-C (and our SIGTERM handler's interrupt) into this exit code
+        print_error("interrupted")
     return result if isinstance(result, int) else 0
 
 

@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient
 
 from common.errors import StackError
 from localstack.ports import LOOPBACK
-from localstack.process import spawn, terminate, wait_until
+from localstack.process import await_healthy, spawn, terminate
 from localstack.state import ServiceRecord
 
 
@@ -61,7 +61,7 @@ class BrokerService:
         record = ServiceRecord(
             name=self.name, port=port, pid=pid, address=f"{LOOPBACK}:{port}", log=str(self._log_path)
         )
-        wait_until(lambda: self.healthy(record), timeout=20, what="kafka broker", log_path=self._log_path)
+        await_healthy(pid, lambda: self.healthy(record), timeout=20, what="kafka broker", log_path=self._log_path)
         return record
 
     def healthy(self, record: ServiceRecord) -> bool:

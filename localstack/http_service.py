@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from localstack.ports import LOOPBACK
-from localstack.process import spawn, terminate, wait_until
+from localstack.process import await_healthy, spawn, terminate
 from localstack.state import ServiceRecord
 
 
@@ -47,7 +47,7 @@ class RegistryService:
         record = ServiceRecord(
             name=self.name, port=port, pid=pid, address=f"http://{LOOPBACK}:{port}", log=str(self._log_path)
         )
-        wait_until(lambda: self.healthy(record), timeout=30, what="schema registry", log_path=self._log_path)
+        await_healthy(pid, lambda: self.healthy(record), timeout=30, what="schema registry", log_path=self._log_path)
         return record
 
     def healthy(self, record: ServiceRecord) -> bool:
@@ -73,7 +73,9 @@ class MotoService:
         record = ServiceRecord(
             name=self.name, port=port, pid=pid, address=f"http://{LOOPBACK}:{port}", log=str(self._log_path)
         )
-        wait_until(lambda: self.healthy(record), timeout=60, what="moto (AWS endpoint)", log_path=self._log_path)
+        await_healthy(
+            pid, lambda: self.healthy(record), timeout=60, what="moto (AWS endpoint)", log_path=self._log_path
+        )
         return record
 
     def healthy(self, record: ServiceRecord) -> bool:

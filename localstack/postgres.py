@@ -155,31 +155,35 @@ class PostgresService:
             f"-c {key}={value!r}" if value == "" else f"-c {key}={value}" for key, value in SERVER_SETTINGS.items()
         )
         pg_log = data_dir.parent / "server.log"
-        self._run(
-            [
-                str(self._bin / "pg_ctl"),
-                "-D",
-                str(data_dir),
-                "-l",
-                str(pg_log),
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                f"-p {port} {options}",
-                "start",
-            ]
-        )
-        record = ServiceRecord(
-            name=self.name,
-            port=port,
-            pid=self._postmaster_pid(data_dir),
-            address=f"{LOOPBACK}:{port}",
-            log=str(pg_log),
-            extra={"data_dir": str(data_dir), "password": password},
-        )
-        wait_until(lambda: self.healthy(record), timeout=30, what="postgres", log_path=pg_log)
-        self._create_databases(record)
+        try:
+            self._run(
+                [
+                    str(self._bin / "pg_ctl"),
+                    "-D",
+                    str(data_dir),
+                    "-l",
+                    str(pg_log),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    f"-p {port} {options}",
+                    "start",
+                ]
+            )
+            record = ServiceRecord(
+                name=self.name,
+                port=port,
+                pid=self._postmaster_pid(data_dir),
+                address=f"{LOOPBACK}:{port}",
+                log=str(pg_log),
+                extra={"data_dir": str(data_dir), "password": password},
+            )
+            wait_until(lambda: self.healthy(record), timeout=30, what="postgres", log_path=pg_log)
+            self._create_databases(record)
+        except BaseException:
+            self._stop_cluster(data_dir)  # a failed or interrupted start leaves no server behind
+            raise
         return record
 
     @staticmethod
@@ -210,7 +214,9 @@ class PostgresService:
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
 
     def stop(self, record: ServiceRecord) -> None:
-        data_dir = Path(record.extra.get("data_dir", self.data_dir()))
+        self._stop_cluster(Path(record.extra.get("data_dir", self.data_dir())))
+
+    def _stop_cluster(self, data_dir: Path) -> None:
         if not (data_dir / "postmaster.pid").exists():
             return
         self._run(

@@ -81,3 +81,12 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str, log_path
     except RetryError:
         hint = f"; see {log_path}" if log_path else ""
         raise StackError(f"{what} did not become healthy within {timeout:.0f}s{hint}") from None
+
+
+def await_healthy(pid: int, check: Callable[[], bool], *, timeout: float, what: str, log_path: Path) -> None:
+    """Wait for a just-spawned process to become healthy; on failure or Ctrl-C, stop it before re-raising."""
+    try:
+        wait_until(check, timeout=timeout, what=what, log_path=log_path)
+    except BaseException:
+        terminate(pid)
+        raise

@@ -78,3 +78,23 @@ def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
         if record["pid"]
     )
     assert os.path.exists(tmp_path / "home" / "stack.json")
+
+
+def test_sigterm_during_start_up_leaves_no_process_behind(tmp_path: Path) -> None:
+    from tests.integration.localstack.test_embedded_stack import _processes_mentioning
+
+    home = tmp_path / "home"
+    process = subprocess.Popen(
+        [*CDC, "stack", "up", "--foreground", "--home", str(home)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (home / "stack.json").exists() and time.monotonic() < deadline:  # postgres is up, the rest starting
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=90)
+    assert process.returncode == 130, err
+    assert err.strip() == "error: interrupted"
+    assert _processes_mentioning(str(home)) == []
