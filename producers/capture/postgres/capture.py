@@ -106,6 +106,8 @@ class PostgresCapture:
     def run(self, stop: threading.Event) -> CaptureProgress:
         admin = connect(self._dsn)
         source = SourceDatabase(admin)
+        # source.db is the database actually read, as Debezium writes it (the catalog's name is the default).
+        self._context = SourceContext(self._catalog.connector_name, source.database_name())
         session: ReplicationSession | None = None
         try:
             for table in self._tables:
@@ -205,16 +207,18 @@ class PostgresCapture:
         todo = [table for table in self._tables if table.name not in progress.completed]
         position = PostgresPosition(lsn=created.consistent_lsn, tx_id=reader.snapshot_xmin, commit_ts_us=_now_us())
         first_overall = not progress.completed and progress.current is None
+        with_rows = [table.name for table in todo if reader.has_rows(table)]
+        last_with_rows = with_rows[-1] if with_rows else None
         self._publisher.reset_tracker()
         pending: dict[int, SnapshotProgress] = {}
         chunk_seq = 0
-        for table_index, table in enumerate(todo):
+        for table in todo:
             binding = self._snapshot_binding(source, table)
             names = [column.name for column in binding.columns]
             key_positions = [names.index(name) for name in table.primary_key]
             after = progress.last_key if progress.current == table.name else None
             first_in_table = True
-            last_table = table_index == len(todo) - 1
+            last_table = table.name == last_with_rows  # Debezium's `last` marks the snapshot's very last row
             for rows, last_chunk in _lookahead(reader.chunks(table, names, after, self._config.chunk_rows)):
                 if stop.is_set():
                     break

@@ -47,7 +47,7 @@ class ChangeApplier:
         self._progress = progress
         self._begin: Begin | None = None
         self._held: set[int] = set()
-        self.last_commit_lsn: int | None = None
+        # The end of the last commit record: Debezium's `lastCommitLsn`, the first half of `source.sequence`.
         self.last_commit_end: int | None = None
         self._direct_codecs: dict[int, DirectCodec] = {}
 
@@ -95,7 +95,7 @@ class ChangeApplier:
         assert begin is not None
         encoders = self._publisher.codec(binding.table, binding.columns)
         source = codec.source_bytes(
-            lsn=lsn, tx_id=begin.xid, commit_ts_us=begin.commit_ts_us, last_commit_lsn=self.last_commit_lsn
+            lsn=lsn, tx_id=begin.xid, commit_ts_us=begin.commit_ts_us, last_commit_lsn=self.last_commit_end
         )
         processed_at_us = time.time_ns() // 1_000_000 * 1000  # millisecond grain, like Debezium's ts_ms
         value = envelope_bytes(encoders.value.header, before, after, source, op, processed_at_us)
@@ -119,7 +119,7 @@ class ChangeApplier:
         elif isinstance(message, Commit):
             if self._begin is not None:
                 self._publisher.seal(self._begin.final_lsn + 1)
-            self.last_commit_lsn, self.last_commit_end = message.commit_lsn, message.end_lsn
+            self.last_commit_end = message.end_lsn
             self._begin = None
             self._progress.transactions += 1
         elif isinstance(message, Relation):
@@ -138,7 +138,7 @@ class ChangeApplier:
                 self._held.add(position)
                 self._publisher.tracker.add(position)  # never acknowledged: the slot stays before it
             return
-        source_position = PostgresPosition(lsn, begin.xid, begin.commit_ts_us, self.last_commit_lsn)
+        source_position = PostgresPosition(lsn, begin.xid, begin.commit_ts_us, self.last_commit_end)
         now_us = time.time_ns() // 1000
         topic = binding.table.topic
         for key, envelope in change_events(self._context, binding, message, source_position, now_us):

@@ -26,6 +26,10 @@ class SourceDatabase:
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
 
+    def database_name(self) -> str:
+        row = self.conn.execute("SELECT current_database()").fetchone()
+        return str(row[0]) if row else ""
+
     def describe(self, table: Table) -> Relation:
         """The table's current columns (name, type oid, modifier, key flag) as a pgoutput Relation would say."""
         rows = self.conn.execute(
@@ -116,6 +120,11 @@ class SnapshotReader:
             raise ServiceUnavailableError(f"could not import the slot's exported snapshot: {exc}") from None
         row = self.conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").fetchone()
         self.snapshot_xmin = int(row[0]) if row else None
+
+    def has_rows(self, table: Table) -> bool:
+        query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table.source_schema, table.name))
+        row = self.conn.execute(query).fetchone()
+        return bool(row and row[0])
 
     def chunks(
         self, table: Table, columns: Sequence[str], after_key: Sequence[str] | None, chunk_rows: int
