@@ -31,16 +31,18 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.settings import KafkaSettings, SchemaRegistrySettings  # noqa: E402
-from localstack.paths import StackPaths  # noqa: E402
-from localstack.supervisor import EmbeddedStack  # noqa: E402
-from producers.capture.postgres.capture import PostgresCapture, PostgresCaptureConfig  # noqa: E402
-from producers.capture.postgres.state import StateFile  # noqa: E402
-from producers.publish import ChangePublisher, producer_config  # noqa: E402
-from producers.topics import ensure_topics  # noqa: E402
-from schemas.catalog import Catalog, load_catalog  # noqa: E402
-from schemas.debezium import envelope_schema, key_schema  # noqa: E402
-from tests.support.sourcedb import catalog_copy, create_source_tables  # noqa: E402
+from common.settings import KafkaSettings, SchemaRegistrySettings
+from localstack.paths import StackPaths
+from localstack.supervisor import EmbeddedStack
+from producers.capture.postgres.capture import PostgresCapture, PostgresCaptureConfig
+from producers.capture.postgres.state import StateFile
+from producers.encoding import AvroEncoder, EnvelopeEncoder
+from producers.publish import ChangePublisher, producer_config
+from producers.topics import ensure_topics
+from schemas.catalog import Catalog, Table, load_catalog
+from schemas.debezium import envelope_schema, key_schema
+from schemas.registry import SchemaRegistry
+from tests.support.sourcedb import catalog_copy, create_source_tables
 
 SEED_CUSTOMERS = (
     "INSERT INTO customer (customer_id, email, first_name, last_name, phone, segment, address_line1, city, state, "
@@ -107,12 +109,8 @@ def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
-def serialisation_bench(endpoints: dict[str, str], catalog: Catalog, count: int) -> None:
-    table = catalog.table("customer")
-    events = envelopes(count)
-    kafka = KafkaSettings(bootstrap_servers=endpoints["KAFKA_BOOTSTRAP_SERVERS"])
-    ensure_topics(kafka.librdkafka_config(), [table.topic], partitions=3, replication=1)
-
+def _encode_rates(table: Table, events: list[tuple[dict[str, Any], dict[str, Any]]]) -> tuple[float, float]:
+    """(raw fastavro on the full schemas, the project's encoders alone), events/s, no Kafka."""
     key_parsed = fastavro.parse_schema(key_schema(table))
     value_parsed = fastavro.parse_schema(envelope_schema(table))
     started = time.perf_counter()
@@ -122,17 +120,17 @@ def serialisation_bench(endpoints: dict[str, str], catalog: Catalog, count: int)
             buffer.seek(0)
             buffer.truncate()
             fastavro.schemaless_writer(buffer, parsed, record)
-    ceiling = rate(count, time.perf_counter() - started)
-
-    from producers.encoding import AvroEncoder, EnvelopeEncoder  # noqa: PLC0415
-
+    ceiling = rate(len(events), time.perf_counter() - started)
     key_encoder, value_encoder = AvroEncoder(key_schema(table), 1), EnvelopeEncoder(envelope_schema(table), 2)
     started = time.perf_counter()
     for key, envelope in events:
         key_encoder.encode(key)
         value_encoder.encode(envelope)
-    encode_only = rate(count, time.perf_counter() - started)
+    return ceiling, rate(len(events), time.perf_counter() - started)
 
+
+def _stock_rate(endpoints: dict[str, str], kafka: KafkaSettings, table: Table, events: list[Any]) -> float:
+    """confluent-kafka's documented way: AvroSerializer for key and value, then Producer.produce."""
     client = SchemaRegistryClient({"url": endpoints["SCHEMA_REGISTRY_URL"]})
     key_serializer = AvroSerializer(client, json.dumps(key_schema(table)))
     value_serializer = AvroSerializer(client, json.dumps(envelope_schema(table)))
@@ -151,24 +149,41 @@ def serialisation_bench(endpoints: dict[str, str], catalog: Catalog, count: int)
                 producer.poll(0.05)
         producer.poll(0)
     producer.flush(120)
-    stock = rate(count, time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
     producer.close()
+    return rate(len(events), elapsed)
 
-    registry_settings = SchemaRegistrySettings(url=endpoints["SCHEMA_REGISTRY_URL"])
-    from schemas.registry import SchemaRegistry  # noqa: PLC0415
 
-    registry = SchemaRegistry(registry_settings)
+def _project_rate(endpoints: dict[str, str], kafka: KafkaSettings, table: Table, events: list[Any]) -> float:
+    registry = SchemaRegistry(SchemaRegistrySettings(url=endpoints["SCHEMA_REGISTRY_URL"]))
     publisher = ChangePublisher.connect(kafka, registry)
     started = time.perf_counter()
     for position, (key, envelope) in enumerate(events, start=1):
         publisher.publish(table, key, envelope, position=position)
         publisher.seal(position)
     publisher.flush(120)
-    project = rate(count, time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
     publisher.close()
     registry.close()
+    return rate(len(events), elapsed)
 
-    print(f"\n1. serialise + produce, {count:,} customer update envelopes (key + value, acks=all)")
+
+def serialisation_bench(endpoints: dict[str, str], catalog: Catalog, count: int) -> None:
+    table = catalog.table("customer")
+    events = envelopes(count)
+    kafka = KafkaSettings(bootstrap_servers=endpoints["KAFKA_BOOTSTRAP_SERVERS"])
+    ensure_topics(kafka.librdkafka_config(), [table.topic], partitions=3, replication=1)
+    # Best of three rounds, each path warmed up (schemas registered, producer connected) by a first short run:
+    # this 2-core machine also runs PostgreSQL, the broker and the registry, so single runs are noisy.
+    _stock_rate(endpoints, kafka, table, events[:100])
+    _project_rate(endpoints, kafka, table, events[:100])
+    ceiling = encode_only = stock = project = 0.0
+    for _ in range(3):
+        round_ceiling, round_encode = _encode_rates(table, events)
+        ceiling, encode_only = max(ceiling, round_ceiling), max(encode_only, round_encode)
+        stock = max(stock, _stock_rate(endpoints, kafka, table, events))
+        project = max(project, _project_rate(endpoints, kafka, table, events))
+    print(f"\n1. serialise + produce, {count:,} customer update envelopes (key + value, acks=all), best of 3")
     print(f"   ceiling   raw fastavro encode (no framing, no Kafka): {ceiling:12,.0f} events/s")
     print(f"   (project encoders alone, no Kafka:                    {encode_only:12,.0f} events/s)")
     print(f"   baseline  stock AvroSerializer + Producer loop:       {stock:12,.0f} events/s")
@@ -181,8 +196,6 @@ def run_capture(
     dsn: str, catalog: Catalog, endpoints: dict[str, str], state: Path, slot: str, until_phase: str | None
 ) -> tuple[PostgresCapture, float]:
     kafka = KafkaSettings(bootstrap_servers=endpoints["KAFKA_BOOTSTRAP_SERVERS"])
-    from schemas.registry import SchemaRegistry  # noqa: PLC0415
-
     registry = SchemaRegistry(SchemaRegistrySettings(url=endpoints["SCHEMA_REGISTRY_URL"]))
     publisher = ChangePublisher.connect(kafka, registry)
     capture = PostgresCapture(

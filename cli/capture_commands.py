@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import signal
 import threading
-from dataclasses import dataclass
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +20,8 @@ from cli.options import BootstrapServers, Catalog, Home, RegistryUrl, SourceDsn
 from cli.output import console
 from common.errors import ServiceUnavailableError
 from localstack.paths import StackPaths
+from producers.capture.debezium.capture import build_debezium_capture, reset_debezium_capture
+from producers.capture.debezium.engine import DebeziumProgress
 from producers.capture.postgres.capture import PostgresCapture, PostgresCaptureConfig, reset_capture
 from producers.capture.postgres.pgoutput import format_lsn
 from producers.capture.postgres.state import StateFile
@@ -176,7 +178,7 @@ def capture(
             loaded,
             chosen,
             dsn,
-            folder,
+            folder / "debezium",
             partitions,
             replication_factor,
             stop_when_idle,
@@ -218,3 +220,43 @@ def capture(
     confirmed = format_lsn(progress.acknowledged) if progress.acknowledged else "-"
     console.print(f"capture stopped: {progress.events:,} events, slot confirmed up to {confirmed}")
     return progress
+
+
+def run_debezium(
+    endpoints: Endpoints,
+    catalog: TableCatalog,
+    tables: list[Table],
+    dsn: str,
+    folder: Path,
+    partitions: int,
+    replication: int,
+    stop_when_idle: float | None,
+    *,
+    reset: bool,
+    quiet: bool,
+) -> CaptureProgress:
+    """`cdc capture --source debezium`: the real Debezium engine, same envelopes and topics (docs/adr/0007)."""
+    require(endpoints.kafka.bootstrap_servers, "Kafka", "KAFKA_BOOTSTRAP_SERVERS", "--bootstrap-servers")
+    require(endpoints.registry.url, "schema registry", "SCHEMA_REGISTRY_URL", "--schema-registry-url")
+    if reset:
+        removed = reset_debezium_capture(dsn, folder)
+        console.print(f"reset: removed {', '.join(removed) or '(nothing)'}")
+    runner = build_debezium_capture(
+        catalog,
+        endpoints.kafka,
+        endpoints.registry,
+        dsn,
+        folder,
+        partitions=partitions,
+        replication=replication,
+        tables=tables,
+    )
+    with stop_on_signals() as stop, Live(console=console, transient=False, auto_refresh=False) as live:
+
+        def show(progress: DebeziumProgress) -> None:
+            if not quiet:
+                live.update(render_progress(progress.as_capture_progress()), refresh=True)
+
+        result = runner.run(stop, on_progress=show, stop_when_idle=stop_when_idle).as_capture_progress()
+    console.print(f"capture stopped: {result.events:,} events")
+    return result

@@ -60,16 +60,16 @@ class SchemaCache:
 
     def codec(self, table: Table, columns: Sequence[Column] | None = None) -> TableCodec:
         """The encoders for `table` with `columns` (default: the catalog's); registers on first use."""
-        column_key = tuple(columns) if columns is not None else table.columns
+        columns = table.columns if columns is None else columns
         # Fast path by identity: callers pass the same column tuple for every event of a table version, and
         # hashing pydantic models per event would cost more than encoding the event.
         hit = self._by_identity.get(id(columns))
         if hit is not None and hit[0] is columns:
             return hit[1]
+        column_key = tuple(columns)
         cached = self._codecs.get((table.name, column_key))
         if cached is not None:
-            if columns is not None:
-                self._by_identity[id(columns)] = (columns, cached)
+            self._by_identity[id(columns)] = (columns, cached)
             return cached
         key_subject, value_subject = subject_names(table)
         if table.name not in self._keys:
@@ -79,8 +79,7 @@ class SchemaCache:
         value_id = self._registry.register(value_subject, value).schema_id
         codec = TableCodec(self._keys[table.name], EnvelopeEncoder(value, value_id))
         self._codecs[(table.name, column_key)] = codec
-        if columns is not None:
-            self._by_identity[id(columns)] = (columns, codec)
+        self._by_identity[id(columns)] = (columns, codec)
         return codec
 
 

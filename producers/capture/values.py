@@ -17,13 +17,12 @@ from schemas.avro_types import ColumnType, parse_type
 Decoder = Callable[[str], Any]
 
 _EPOCH_DATE: Final = date(1970, 1, 1).toordinal()
-_EPOCH: Final = datetime(1970, 1, 1)  # noqa: DTZ001 - PostgreSQL `timestamp` values are zone-less
+_EPOCH: Final = datetime(1970, 1, 1)
 
 
 def _timestamp_micros(text: str) -> int:
     """`2026-11-22 01:02:03.123456` → microseconds since the epoch (no zone conversion, like Debezium)."""
-    moment = datetime.fromisoformat(text)
-    delta = moment.replace(tzinfo=None) - _EPOCH
+    delta = datetime.fromisoformat(text) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
@@ -133,8 +134,8 @@ def _markers(records: list[Record]) -> set[str]:
 
 
 def test_native_and_debezium_capture_agree(stack_endpoints: dict[str, str], tmp_path: Path) -> None:
-    native_catalog, _ = catalog_copy(tmp_path, "native")
-    debezium_catalog, _ = catalog_copy(tmp_path, "dbz")
+    native_catalog, _ = catalog_copy(tmp_path, f"native{uuid.uuid4().hex[:6]}")
+    debezium_catalog, _ = catalog_copy(tmp_path, f"dbz{uuid.uuid4().hex[:6]}")
     with isolated_database(stack_endpoints["SOURCE_DSN"], "conformance") as dsn:
         create_source_tables(dsn, native_catalog)
         with psycopg.connect(dsn, autocommit=True) as conn:

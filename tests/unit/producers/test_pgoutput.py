@@ -24,7 +24,7 @@ from producers.capture.postgres.pgoutput import (
 )
 
 
-def _tuple(*values: str | None | object) -> bytes:
+def _tuple(*values: str | object | None) -> bytes:
     out = struct.pack(">h", len(values))
     for value in values:
         if value is None:
