@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table as RichTable
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -49,11 +51,13 @@ def render_progress(progress: CaptureProgress) -> RichTable:
     )
     table.add_column("topic")
     table.add_column("events", justify="right")
+    table.add_column("events/s", justify="right")
     table.add_column("status")
+    elapsed = max(time.monotonic() - progress.started, 1e-6)
     for topic, count in sorted(progress.events_by_table.items()):
-        table.add_row(topic, f"{count:,}", "ok")
+        table.add_row(topic, f"{count:,}", f"{count / elapsed:,.0f}", "ok")
     for name, reason in progress.blocked.items():
-        table.add_row(name, "-", f"[red]stopped: {reason}[/]")
+        table.add_row(name, "-", "-", f"[red]stopped: {escape(reason)}[/]")
     return table
 
 

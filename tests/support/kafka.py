@@ -39,7 +39,12 @@ def read_topics(bootstrap: str, registry_url: str, topics: list[str], timeout: f
     records: list[Record] = []
     try:
         metadata = consumer.list_topics(timeout=10)
-        partitions = [TopicPartition(topic, p, 0) for topic in topics for p in metadata.topics[topic].partitions]
+        partitions = [
+            TopicPartition(topic, p, 0)
+            for topic in topics
+            if topic in metadata.topics  # a topic not created yet holds nothing
+            for p in metadata.topics[topic].partitions
+        ]
         consumer.assign(partitions)
         pending = {(tp.topic, tp.partition) for tp in partitions}
         deadline = time.monotonic() + timeout

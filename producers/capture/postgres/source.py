@@ -6,20 +6,37 @@ from collections.abc import Iterator, Sequence
 
 import psycopg
 from psycopg import sql
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from common.errors import ConfigError, ServiceUnavailableError
 from common.settings import redact_dsn
 from producers.capture.postgres.pgoutput import Relation, RelationColumn
 from schemas.catalog import Table
 
+_PERMANENT = ("password authentication failed", "does not exist", "no pg_hba.conf entry", "invalid dsn")
 
-def connect(dsn: str, *, autocommit: bool = True) -> psycopg.Connection:
-    """Open a connection; failures become one line naming the (redacted) DSN."""
+
+def _transient(exc: BaseException) -> bool:
+    """Connection refused or timed out is worth retrying; a wrong password or database name is not."""
+    text = str(exc).lower()
+    return isinstance(exc, psycopg.OperationalError) and not any(marker in text for marker in _PERMANENT)
+
+
+def connect(dsn: str, *, autocommit: bool = True, attempts: int = 4) -> psycopg.Connection:
+    """Open a connection, retrying transient failures with backoff; then one line naming the (redacted) DSN."""
     try:
-        return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10)
+        for attempt in Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=wait_exponential(multiplier=0.5, max=4),
+            retry=retry_if_exception(_transient),
+            reraise=True,
+        ):
+            with attempt:
+                return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10)
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ServiceUnavailableError(f"cannot connect to the source database {redact_dsn(dsn)}: {reason}") from None
+    raise AssertionError("unreachable")  # pragma: no cover - Retrying either returns or raises
 
 
 class SourceDatabase:

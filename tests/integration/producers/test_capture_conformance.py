@@ -10,11 +10,8 @@ order: every field of every envelope, except
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from producers.topics import ensure_topics
 from schemas.catalog import Catalog
 from schemas.registry import SchemaRegistry
 from tests.support.kafka import Record, read_topics
+from tests.support.running import InThread
 from tests.support.sourcedb import catalog_copy, create_source_tables, isolated_database
 
 CUSTOMER = (
@@ -45,37 +43,7 @@ PRODUCT = (
 )
 
 
-class Threaded:
-    def __init__(self, run: Callable[[threading.Event], object], count: Callable[[], int]) -> None:
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self._count = count
-        self.thread = threading.Thread(target=self._run, args=(run,), daemon=True)
-        self.thread.start()
-
-    def _run(self, run: Callable[[threading.Event], object]) -> None:
-        try:
-            run(self.stop)
-        except BaseException as exc:
-            self.error = exc
-
-    def wait_for(self, events: int, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while self._count() < events:
-            if self.error is not None:
-                raise self.error
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self._count()} of {events} events")
-            time.sleep(0.05)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(90)
-        if self.error is not None:
-            raise self.error
-
-
-def _native(dsn: str, catalog: Catalog, endpoints: dict[str, str], folder: Path) -> tuple[Threaded, Callable[[], None]]:
+def _native(dsn: str, catalog: Catalog, endpoints: dict[str, str], folder: Path) -> InThread:
     kafka = KafkaSettings(bootstrap_servers=endpoints["KAFKA_BOOTSTRAP_SERVERS"])
     ensure_topics(kafka.librdkafka_config(), [t.topic for t in catalog.tables], partitions=1, replication=1)
     registry = SchemaRegistry(SchemaRegistrySettings(url=endpoints["SCHEMA_REGISTRY_URL"]))
@@ -93,10 +61,10 @@ def _native(dsn: str, catalog: Catalog, endpoints: dict[str, str], folder: Path)
         publisher.close()
         registry.close()
 
-    return Threaded(capture.run, lambda: capture.progress.events), close
+    return InThread(capture.run, lambda: capture.progress.events, on_close=close)
 
 
-def _debezium(dsn: str, catalog: Catalog, endpoints: dict[str, str], folder: Path) -> Threaded:
+def _debezium(dsn: str, catalog: Catalog, endpoints: dict[str, str], folder: Path) -> InThread:
     capture = build_debezium_capture(
         catalog,
         KafkaSettings(bootstrap_servers=endpoints["KAFKA_BOOTSTRAP_SERVERS"]),
@@ -107,7 +75,7 @@ def _debezium(dsn: str, catalog: Catalog, endpoints: dict[str, str], folder: Pat
         publication_name="conf_dbz_pub",
         options=DebeziumOptions(offset_flush_interval_ms=200),
     )
-    return Threaded(capture.run, lambda: capture.progress.events)
+    return InThread(capture.run, lambda: capture.progress.events)
 
 
 def _comparable(value: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +111,7 @@ def test_native_and_debezium_capture_agree(stack_endpoints: dict[str, str], tmp_
                 conn.execute(CUSTOMER, (key, f"c{key}@example.com"))
             conn.execute(PRODUCT, (1, "SKU-1", Decimal("10.00")))
             conn.execute(PRODUCT, (2, "SKU-2", Decimal("-5.25")))
-        native, close_native = _native(dsn, native_catalog, stack_endpoints, tmp_path)
+        native = _native(dsn, native_catalog, stack_endpoints, tmp_path)
         debezium = _debezium(dsn, debezium_catalog, stack_endpoints, tmp_path)
         try:
             native.wait_for(5)
@@ -170,7 +138,6 @@ def test_native_and_debezium_capture_agree(stack_endpoints: dict[str, str], tmp_
             debezium.wait_for(5 + streamed)
         finally:
             native.close()
-            close_native()
             debezium.close()
 
     bootstrap, registry = stack_endpoints["KAFKA_BOOTSTRAP_SERVERS"], stack_endpoints["SCHEMA_REGISTRY_URL"]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,3 +141,38 @@ def test_registry_rejecting_the_schema_stops_capture_and_loses_nothing(
     client.delete_subject(subject, permanent=True)
     assert main(argv) == 0
     assert _customer_keys(stack_endpoints, catalog) == [1, 2, 3]
+
+
+def test_sigterm_flushes_and_confirms_everything_then_exits_zero(
+    source: tuple[str, Catalog, Path], stack_endpoints: dict[str, str], tmp_path: Path
+) -> None:
+    dsn, catalog, path = source
+    state = tmp_path / "state"
+    argv = [sys.executable, "-c", "from cli.main import entry; entry()", *_capture(stack_endpoints, dsn, path, state)]
+    argv = argv[: argv.index("--stop-when-idle")]  # run until signalled
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_customer_keys(stack_endpoints, catalog)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for key in range(4, 54):
+                conn.execute(INSERT, (key,))
+        while len(_customer_keys(stack_endpoints, catalog)) < 53 and time.monotonic() < deadline:
+            time.sleep(0.3)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "capture stopped: 53 events" in out
+    # Everything published was confirmed to the slot: a restart has nothing to re-send.
+    again = subprocess.run(
+        [sys.executable, "-c", "from cli.main import entry; entry()", *_capture(stack_endpoints, dsn, path, state)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "capture stopped: 0 events" in again.stdout
+    assert _customer_keys(stack_endpoints, catalog) == list(range(1, 54))

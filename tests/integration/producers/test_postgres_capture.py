@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from decimal import Decimal
@@ -23,6 +21,7 @@ from schemas.catalog import Catalog
 from schemas.framing import unframe
 from schemas.registry import SchemaRegistry
 from tests.support.kafka import Record, read_topics
+from tests.support.running import InThread
 from tests.support.sourcedb import catalog_copy, create_source_tables, isolated_database
 
 CUSTOMER = (
@@ -36,49 +35,26 @@ PRODUCT = (
 )
 
 
-class RunningCapture:
-    def __init__(self, dsn: str, catalog: Catalog, endpoints: dict[str, str], state: Path) -> None:
-        kafka = KafkaSettings(bootstrap_servers=endpoints["KAFKA_BOOTSTRAP_SERVERS"])
-        ensure_topics(kafka.librdkafka_config(), [t.topic for t in catalog.tables], partitions=2, replication=1)
-        self.registry = SchemaRegistry(SchemaRegistrySettings(url=endpoints["SCHEMA_REGISTRY_URL"]))
-        self.publisher = ChangePublisher.connect(kafka, self.registry)
-        self.capture = PostgresCapture(
-            dsn=dsn,
-            catalog=catalog,
-            tables=list(catalog.tables),
-            publisher=self.publisher,
-            state_file=StateFile(state),
-            config=PostgresCaptureConfig(slot_base="cdc_test", publication="cdc_test_pub", chunk_rows=2),
-        )
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+def running_capture(dsn: str, catalog: Catalog, endpoints: dict[str, str], state: Path) -> InThread:
+    """The native capture on its own slot, in a thread; `wait_for` also waits for the streaming phase."""
+    kafka = KafkaSettings(bootstrap_servers=endpoints["KAFKA_BOOTSTRAP_SERVERS"])
+    ensure_topics(kafka.librdkafka_config(), [t.topic for t in catalog.tables], partitions=2, replication=1)
+    registry = SchemaRegistry(SchemaRegistrySettings(url=endpoints["SCHEMA_REGISTRY_URL"]))
+    publisher = ChangePublisher.connect(kafka, registry)
+    capture = PostgresCapture(
+        dsn=dsn,
+        catalog=catalog,
+        tables=list(catalog.tables),
+        publisher=publisher,
+        state_file=StateFile(state),
+        config=PostgresCaptureConfig(slot_base="cdc_test", publication="cdc_test_pub", chunk_rows=2),
+    )
 
-    def _run(self) -> None:
-        try:
-            self.capture.run(self.stop)
-        except BaseException as exc:
-            self.error = exc
+    def close() -> None:
+        publisher.close()
+        registry.close()
 
-    def wait_for(self, events: int, phase: str = "streaming", timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.error:
-                raise self.error
-            progress = self.capture.progress
-            if progress.phase == phase and progress.events >= events:
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"capture reached {self.capture.progress.events} events, phase {progress.phase}")
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(30)
-        self.publisher.close()
-        self.registry.close()
-        if self.error:
-            raise self.error
+    return InThread(capture.run, lambda: capture.progress.events, lambda: capture.progress.phase == "streaming", close)
 
 
 @pytest.fixture
@@ -110,7 +86,7 @@ def test_scripted_sequence_gives_exact_debezium_envelopes(
         conn.execute(PRODUCT, (1, "SKU-1", Decimal("10.00")))
         conn.execute(PRODUCT, (2, "SKU-2", Decimal("5.25")))
 
-    capture = RunningCapture(dsn, catalog, stack_endpoints, tmp_path / "state.json")
+    capture = running_capture(dsn, catalog, stack_endpoints, tmp_path / "state.json")
     try:
         capture.wait_for(events=5)
         with psycopg.connect(dsn, autocommit=True) as conn:
@@ -211,7 +187,7 @@ def test_restart_resumes_from_the_slot_without_resending_confirmed_events(
     state = tmp_path / "state.json"
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(CUSTOMER, (1, "c1@example.com"))
-    first = RunningCapture(dsn, catalog, stack_endpoints, state)
+    first = running_capture(dsn, catalog, stack_endpoints, state)
     try:
         first.wait_for(events=1)
         with psycopg.connect(dsn, autocommit=True) as conn:
@@ -221,7 +197,7 @@ def test_restart_resumes_from_the_slot_without_resending_confirmed_events(
         first.close()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("UPDATE customer SET city = 'Boston' WHERE customer_id = 1")  # while capture is down
-    second = RunningCapture(dsn, catalog, stack_endpoints, state)
+    second = running_capture(dsn, catalog, stack_endpoints, state)
     try:
         second.wait_for(events=1)
     finally:
