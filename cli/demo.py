@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
@@ -52,7 +52,7 @@ class BackgroundCapture:
     capture: PostgresCapture | None = None
     error: BaseException | None = None
     stop: threading.Event = field(default_factory=threading.Event)
-    wiring: Any = None
+    wiring: capture_commands.CaptureWiring | None = None
 
     def start(self) -> None:
         endpoints = resolve_endpoints(self.home)
@@ -105,7 +105,8 @@ class BackgroundCapture:
         if self.thread.is_alive():
             self.stop.set()
             self.thread.join(60)
-        self.wiring.close()
+        if self.wiring is not None:
+            self.wiring.close()
         if self.error is not None:
             raise self.error
         progress = self.capture.progress
