@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from decimal import Decimal
@@ -209,3 +210,37 @@ def test_restart_resumes_from_the_slot_without_resending_confirmed_events(
     )
     cities = [(r.value["op"], r.value["after"]["city"]) for r in sorted(records, key=lambda r: r.offset) if r.value]
     assert cities == [("r", "Springfield"), ("u", "Chicago"), ("u", "Boston")]
+
+
+def test_quiet_capture_does_not_pin_wal_written_elsewhere(
+    source: tuple[str, Catalog], stack_endpoints: dict[str, str], tmp_path: Path
+) -> None:
+    """No change on the captured tables, heavy writes in another database: the slot still advances."""
+    dsn, catalog = source
+    capture = running_capture(dsn, catalog, stack_endpoints, tmp_path / "state.json")
+    try:
+        capture.wait_for(events=0)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            start = conn.execute(
+                "SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'cdc_test_g1'"
+            ).fetchone()
+        with isolated_database(stack_endpoints["SOURCE_DSN"], "elsewhere") as other:
+            with psycopg.connect(other, autocommit=True) as conn:
+                conn.execute("CREATE TABLE noise AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 50000) g")
+                written = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+            deadline = time.monotonic() + 30
+            confirmed = start
+            while time.monotonic() < deadline:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    confirmed = conn.execute(
+                        "SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots "
+                        "WHERE slot_name = 'cdc_test_g1'"
+                    ).fetchone()
+                if confirmed and written and confirmed[0] >= written[0]:
+                    break
+                time.sleep(0.5)
+    finally:
+        capture.close()
+    assert start and confirmed and written
+    assert confirmed[0] >= written[0] > start[0]
+    assert capture.error is None
