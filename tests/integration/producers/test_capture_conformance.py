@@ -21,14 +21,9 @@ import psycopg
 from common.settings import KafkaSettings, SchemaRegistrySettings
 from producers.capture.debezium.capture import build_debezium_capture
 from producers.capture.debezium.config import DebeziumOptions
-from producers.capture.postgres.capture import PostgresCapture, PostgresCaptureConfig
-from producers.capture.postgres.state import StateFile
-from producers.publish import ChangePublisher
-from producers.topics import ensure_topics
 from schemas.catalog import Catalog
-from schemas.registry import SchemaRegistry
 from tests.support.kafka import Record, read_topics
-from tests.support.running import InThread
+from tests.support.running import InThread, native_capture
 from tests.support.sourcedb import catalog_copy, create_source_tables, isolated_database
 
 CUSTOMER = (
@@ -41,27 +36,6 @@ PRODUCT = (
     "INSERT INTO product (product_id, sku, name, category, unit_price, cost, active, created_at, updated_at) "
     "VALUES (%s, %s, 'Kettle', 'Home', %s, 0.01, true, '2026-11-01 09:00:00', '2026-11-01 09:00:00')"
 )
-
-
-def _native(dsn: str, catalog: Catalog, endpoints: dict[str, str], folder: Path) -> InThread:
-    kafka = KafkaSettings(bootstrap_servers=endpoints["KAFKA_BOOTSTRAP_SERVERS"])
-    ensure_topics(kafka.librdkafka_config(), [t.topic for t in catalog.tables], partitions=1, replication=1)
-    registry = SchemaRegistry(SchemaRegistrySettings(url=endpoints["SCHEMA_REGISTRY_URL"]))
-    publisher = ChangePublisher.connect(kafka, registry)
-    capture = PostgresCapture(
-        dsn=dsn,
-        catalog=catalog,
-        tables=list(catalog.tables),
-        publisher=publisher,
-        state_file=StateFile(folder / "native.json"),
-        config=PostgresCaptureConfig(slot_base="conf_native", publication="conf_native_pub"),
-    )
-
-    def close() -> None:
-        publisher.close()
-        registry.close()
-
-    return InThread(capture.run, lambda: capture.progress.events, on_close=close)
 
 
 def _debezium(dsn: str, catalog: Catalog, endpoints: dict[str, str], folder: Path) -> InThread:
@@ -111,7 +85,7 @@ def test_native_and_debezium_capture_agree(stack_endpoints: dict[str, str], tmp_
                 conn.execute(CUSTOMER, (key, f"c{key}@example.com"))
             conn.execute(PRODUCT, (1, "SKU-1", Decimal("10.00")))
             conn.execute(PRODUCT, (2, "SKU-2", Decimal("-5.25")))
-        native = _native(dsn, native_catalog, stack_endpoints, tmp_path)
+        native = native_capture(dsn, native_catalog, stack_endpoints, tmp_path / "native.json", slot="conf_native")
         debezium = _debezium(dsn, debezium_catalog, stack_endpoints, tmp_path)
         try:
             native.wait_for(5)

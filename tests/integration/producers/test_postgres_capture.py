@@ -13,16 +13,10 @@ import psycopg
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from common.settings import KafkaSettings, SchemaRegistrySettings
-from producers.capture.postgres.capture import PostgresCapture, PostgresCaptureConfig
-from producers.capture.postgres.state import StateFile
-from producers.publish import ChangePublisher
-from producers.topics import ensure_topics
 from schemas.catalog import Catalog
 from schemas.framing import unframe
-from schemas.registry import SchemaRegistry
 from tests.support.kafka import Record, read_topics
-from tests.support.running import InThread
+from tests.support.running import InThread, native_capture
 from tests.support.sourcedb import catalog_copy, create_source_tables, isolated_database
 
 CUSTOMER = (
@@ -37,25 +31,7 @@ PRODUCT = (
 
 
 def running_capture(dsn: str, catalog: Catalog, endpoints: dict[str, str], state: Path) -> InThread:
-    """The native capture on its own slot, in a thread; `wait_for` also waits for the streaming phase."""
-    kafka = KafkaSettings(bootstrap_servers=endpoints["KAFKA_BOOTSTRAP_SERVERS"])
-    ensure_topics(kafka.librdkafka_config(), [t.topic for t in catalog.tables], partitions=2, replication=1)
-    registry = SchemaRegistry(SchemaRegistrySettings(url=endpoints["SCHEMA_REGISTRY_URL"]))
-    publisher = ChangePublisher.connect(kafka, registry)
-    capture = PostgresCapture(
-        dsn=dsn,
-        catalog=catalog,
-        tables=list(catalog.tables),
-        publisher=publisher,
-        state_file=StateFile(state),
-        config=PostgresCaptureConfig(slot_base="cdc_test", publication="cdc_test_pub", chunk_rows=2),
-    )
-
-    def close() -> None:
-        publisher.close()
-        registry.close()
-
-    return InThread(capture.run, lambda: capture.progress.events, lambda: capture.progress.phase == "streaming", close)
+    return native_capture(dsn, catalog, endpoints, state, slot="cdc_test", partitions=2, chunk_rows=2)
 
 
 @pytest.fixture
