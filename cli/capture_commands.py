@@ -18,6 +18,7 @@ from rich.table import Table as RichTable
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from cli.endpoints import Endpoints, require, resolve_endpoints, stack_settings
+from cli.endpoints import source_dsn as resolved_source_dsn  # the flag parameter is called source_dsn
 from cli.options import BootstrapServers, Catalog, Home, RegistryUrl, SourceDsn
 from cli.output import console
 from common.errors import ServiceUnavailableError
@@ -131,11 +132,6 @@ def connect_outputs(
     return CaptureWiring(ChangePublisher.connect(endpoints.kafka, registry), registry)
 
 
-def source_dsn_of(endpoints: Endpoints) -> str:
-    dsn = endpoints.source.dsn.get_secret_value() if endpoints.source.dsn else None
-    return require(dsn, "source database", "SOURCE_DSN", "--source-dsn")
-
-
 def state_folder(home: Path | None, state_dir: Path | None) -> Path:
     return state_dir or StackPaths.at(stack_settings(home).home).home / "capture"
 
@@ -172,7 +168,7 @@ def capture(
     endpoints = resolve_endpoints(
         home, bootstrap_servers=bootstrap_servers, schema_registry_url=schema_registry_url, source_dsn=source_dsn
     )
-    dsn = source_dsn_of(endpoints)
+    dsn = resolved_source_dsn(endpoints)
     loaded = load_catalog(catalog)
     chosen = selected_tables(loaded, tables)
     folder = state_folder(home, state_dir)

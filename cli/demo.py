@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from cli import capture_commands, schema_commands, stack_commands, workload_commands
-from cli.endpoints import resolve_endpoints
+from cli.endpoints import resolve_endpoints, source_dsn
 from cli.options import Home
 from cli.output import console
 from common.errors import CdcError
@@ -56,7 +56,7 @@ class BackgroundCapture:
 
     def start(self) -> None:
         endpoints = resolve_endpoints(self.home)
-        dsn = capture_commands.source_dsn_of(endpoints)
+        dsn = source_dsn(endpoints)
         catalog = load_catalog()
         tables = list(catalog.tables)
         state_file = StateFile(capture_commands.state_folder(self.home, None) / f"postgres-{DEMO_SLOT}.json")

@@ -86,6 +86,12 @@ def resolve_endpoints(
     )
 
 
+def source_dsn(endpoints: Endpoints) -> str:
+    """The source database DSN (secret revealed for the client), or a clear error saying how to provide one."""
+    dsn = endpoints.source.dsn.get_secret_value() if endpoints.source.dsn else None
+    return require(dsn, "source database", "SOURCE_DSN", "--source-dsn")
+
+
 def require(value: str | None, what: str, env_name: str, flag: str) -> str:
     """A clear error when an endpoint is needed but nothing provides it."""
     if not value:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import secrets
 from contextlib import nullcontext
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from cli.endpoints import require, resolve_endpoints
+from cli.endpoints import resolve_endpoints
+from cli.endpoints import source_dsn as resolved_source_dsn  # the flag parameter is called source_dsn
 from cli.options import Catalog, Home, SourceDsn
 from cli.output import console, error_console
 from common.errors import ConfigError
@@ -58,7 +58,7 @@ def init(
 ) -> InitResult:
     """Create the catalog's tables in the source database (idempotent) and bulk-load an initial population."""
     loaded = load_catalog(catalog)
-    dsn = _source_dsn(home, source_dsn)
+    dsn = resolved_source_dsn(resolve_endpoints(home, source_dsn=source_dsn))
     chosen_seed = _seed(seed)
     moment = _as_of(as_of)
     size = PopulationSize(customers=customers, products=products, orders=orders)
@@ -121,7 +121,7 @@ def run(
     if duration is not None and duration <= 0:
         raise ConfigError("--duration must be more than 0 seconds")
     loaded = load_catalog(catalog)
-    dsn = _source_dsn(home, source_dsn)
+    dsn = resolved_source_dsn(resolve_endpoints(home, source_dsn=source_dsn))
     chosen_seed = _seed(seed)
     limits = RunLimits(changes=changes, duration=duration, rate=rate)
     with connect(dsn) as connection:
@@ -134,12 +134,6 @@ def run(
             summary = runner.run()
     print_run_summary(console, summary)
     return summary
-
-
-def _source_dsn(home: Path | None, source_dsn: str | None) -> str:
-    endpoints = resolve_endpoints(home, source_dsn=source_dsn)
-    dsn = endpoints.source.dsn.get_secret_value() if endpoints.source.dsn else None
-    return require(dsn, "source database", "SOURCE_DSN", "--source-dsn")
 
 
 def _seed(seed: int | None) -> int:

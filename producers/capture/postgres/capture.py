@@ -26,7 +26,7 @@ from producers.capture.postgres.pgoutput import (
     format_lsn,
     parse_message,
 )
-from producers.capture.postgres.relations import RelationMap, TableBinding, derive_columns
+from producers.capture.postgres.relations import RelationMap, TableBinding
 from producers.capture.postgres.replication import CreatedSlot, ReplicationSession
 from producers.capture.postgres.source import SnapshotReader, SourceDatabase, connect
 from producers.capture.postgres.state import CaptureState, SnapshotProgress, StateFile
@@ -259,10 +259,8 @@ class PostgresCapture:
         )
 
     def _snapshot_binding(self, source: SourceDatabase, table: Table) -> TableBinding:
-        relation = source.describe(table)
-        columns = derive_columns(table, relation)
-        binding = RelationMap(self._catalog, [table]).bind(relation)
-        assert binding is not None and binding.columns == columns
+        binding = RelationMap([table]).bind(source.describe(table))
+        assert binding is not None  # the map holds exactly this table
         return binding
 
     def _save_confirmed(self, state: CaptureState, pending: dict[int, SnapshotProgress]) -> None:
@@ -286,7 +284,7 @@ class PostgresCapture:
         """
         self._publisher.reset_tracker()
         before = self.progress.events
-        applier = ChangeApplier(self._context, RelationMap(self._catalog, self._tables), self._publisher, self.progress)
+        applier = ChangeApplier(self._context, RelationMap(self._tables), self._publisher, self.progress)
         while not stop.is_set():
             batch = source.peek(old_slot, self._config.publication, upto, 5000)
             if not batch:
@@ -307,7 +305,7 @@ class PostgresCapture:
     ) -> None:
         self.progress.phase = "streaming"
         self._publisher.reset_tracker()
-        applier = ChangeApplier(self._context, RelationMap(self._catalog, self._tables), self._publisher, self.progress)
+        applier = ChangeApplier(self._context, RelationMap(self._tables), self._publisher, self.progress)
         feedback = SlotFeedback(session, self._publisher, self._config.feedback_interval)
         last_data = last_lag = time.monotonic()
         while not stop.is_set():

@@ -13,7 +13,7 @@ from typing import Any
 
 from producers.capture.postgres.pgoutput import UNCHANGED, Relation, TupleData
 from producers.capture.values import Decoder, UnsupportedColumnType, catalog_type_for, decoder_for
-from schemas.catalog import Catalog, Column, Table
+from schemas.catalog import Column, Table
 
 # What Debezium writes for an unchanged TOASTed value it could not read (only for text columns).
 UNAVAILABLE_VALUE = "__debezium_unavailable_value"
@@ -103,10 +103,9 @@ def _same_type(declared: Column, source_type: Any) -> bool:
 class RelationMap:
     """relation id → TableBinding, for the catalog tables captured from one source schema."""
 
-    def __init__(self, catalog: Catalog, tables: Sequence[Table]) -> None:
+    def __init__(self, tables: Sequence[Table]) -> None:
         self._by_name = {(table.source_schema, table.name): table for table in tables}
         self._bindings: dict[int, TableBinding] = {}
-        self._catalog = catalog
 
     def bind(self, relation: Relation) -> TableBinding | None:
         """Bind (or re-bind after a schema change) a relation; None for tables capture does not follow."""
@@ -126,7 +125,3 @@ class RelationMap:
 
     def forget(self, relation_id: int) -> None:
         self._bindings.pop(relation_id, None)
-
-    def binding_for_table(self, table: Table) -> TableBinding:
-        """A binding with the catalog's columns (used by the snapshot, which reads declared columns only)."""
-        return TableBinding(table, table.columns, tuple(text_decoder(column) for column in table.columns))

@@ -96,7 +96,7 @@ def test_catalog_types_from_source_oids() -> None:
 
 
 def test_binding_decodes_rows_and_encodes_to_the_registered_schema() -> None:
-    binding = RelationMap(CATALOG, [PRODUCT]).bind(_relation(PRODUCT_COLUMNS))
+    binding = RelationMap([PRODUCT]).bind(_relation(PRODUCT_COLUMNS))
     assert binding is not None and not binding.schema_changed
     key, envelope = snapshot_event(CONTEXT, binding, binding.row(ROW), POSITION, "first", 1_700_000_001_000_000)
     assert key == {"product_id": 7}
@@ -112,7 +112,7 @@ def test_binding_decodes_rows_and_encodes_to_the_registered_schema() -> None:
 
 
 def test_update_delete_and_primary_key_change() -> None:
-    binding = RelationMap(CATALOG, [PRODUCT]).bind(_relation(PRODUCT_COLUMNS))
+    binding = RelationMap([PRODUCT]).bind(_relation(PRODUCT_COLUMNS))
     assert binding is not None
     changed = tuple("21.00" if i == 7 else v for i, v in enumerate(ROW))
     events = change_events(CONTEXT, binding, Update(1, ROW, False, changed), POSITION, 1)
@@ -132,7 +132,7 @@ def test_update_delete_and_primary_key_change() -> None:
 
 
 def test_unchanged_toast_values_come_from_the_before_image_or_the_placeholder() -> None:
-    binding = RelationMap(CATALOG, [PRODUCT]).bind(_relation(PRODUCT_COLUMNS))
+    binding = RelationMap([PRODUCT]).bind(_relation(PRODUCT_COLUMNS))
     assert binding is not None
     with_description = tuple("long text" if i == 3 else v for i, v in enumerate(ROW))
     new = tuple(UNCHANGED if i == 3 else v for i, v in enumerate(ROW))
@@ -143,7 +143,7 @@ def test_unchanged_toast_values_come_from_the_before_image_or_the_placeholder() 
 
 
 def test_added_nullable_column_gives_a_backward_compatible_schema() -> None:
-    relations = RelationMap(CATALOG, [PRODUCT])
+    relations = RelationMap([PRODUCT])
     binding = relations.bind(_relation([*PRODUCT_COLUMNS, ("weight_note", "text")]))
     assert binding is not None and binding.schema_changed
     assert binding.columns[-1].name == "weight_note" and binding.columns[-1].nullable
@@ -163,12 +163,12 @@ def test_added_nullable_column_gives_a_backward_compatible_schema() -> None:
 )
 def test_incompatible_source_changes_are_refused(columns: list[tuple[str, str]], message: str) -> None:
     with pytest.raises(SchemaChangeRefused, match=message):
-        RelationMap(CATALOG, [PRODUCT]).bind(_relation(columns))
+        RelationMap([PRODUCT]).bind(_relation(columns))
 
 
 def test_unknown_tables_are_not_bound() -> None:
     relation = Relation(9, "public", "audit_log", "d", (RelationColumn("id", 20, -1, True),))
-    assert RelationMap(CATALOG, [PRODUCT]).bind(relation) is None
+    assert RelationMap([PRODUCT]).bind(relation) is None
 
 
 def test_position_tracker_only_advances_over_fully_confirmed_sealed_positions() -> None:

@@ -114,7 +114,7 @@ def _tuple(values: tuple[str | None, ...]) -> bytes:
 @pytest.mark.parametrize("seed", range(5))
 def test_direct_bytes_equal_the_general_path(seed: int) -> None:
     rng = random.Random(seed)
-    binding = RelationMap(CATALOG, [TABLE]).bind(_relation())
+    binding = RelationMap([TABLE]).bind(_relation())
     assert binding is not None
     codec = DirectCodec(binding, CONTEXT)
     key_encoder, value_encoder = AvroEncoder(key_schema(TABLE), 3), EnvelopeEncoder(envelope_schema(TABLE), 4)
@@ -159,7 +159,7 @@ def test_direct_bytes_equal_the_general_path(seed: int) -> None:
 
 
 def test_unusual_tuples_fall_back_to_the_general_path() -> None:
-    binding = RelationMap(CATALOG, [TABLE]).bind(_relation())
+    binding = RelationMap([TABLE]).bind(_relation())
     assert binding is not None
     codec = DirectCodec(binding, CONTEXT)
     row = _row(random.Random(1))
