@@ -8,7 +8,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from cli import capture_commands, schema_commands, stack_commands, workload_commands
+from cli import capture_commands, schema_commands, stack_commands, stream_commands, workload_commands
 from cli import demo as demo_module
 from cli.output import print_error
 from common import logging as cdc_logging
@@ -26,6 +26,7 @@ app.add_typer(schema_commands.app, name="schemas")
 app.add_typer(workload_commands.app, name="workload")
 app.command(name="demo")(demo_module.demo)
 app.command(name="capture")(capture_commands.capture)
+app.command(name="stream")(stream_commands.stream)
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one exit code per failure class

@@ -114,6 +114,22 @@ class AwsSettings(BaseSettings):
         return _http_url(value)
 
 
+class StreamSettings(BaseSettings):
+    """The landing job: Kafka source kind, trigger, batch and file sizes, Spark master (`STREAM_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAM_", extra="ignore")
+
+    source: Literal["python", "native"] = "python"
+    trigger_seconds: float = Field(default=5.0, gt=0)
+    max_offsets_per_trigger: int | None = Field(default=None, gt=0)
+    max_records_per_file: int = Field(default=250_000, gt=0)
+    starting_offsets: str = "earliest"
+    checkpoint_root: str | None = None
+    msk_iam: bool = False
+    spark_master: str = "local[2]"
+    spark_log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "ERROR"
+
+
 class StackSettings(BaseSettings):
     """Where the embedded stack keeps its data and logs (`CDC_HOME`) and which profile `up` uses."""
 

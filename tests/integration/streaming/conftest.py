@@ -1,0 +1,17 @@
+"""Fixtures of the streaming tests: one local Spark session per test run (starting one costs seconds)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from pyspark.sql import SparkSession
+
+from streaming.spark import local_session
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    session = local_session("cdc-tests")
+    yield session
+    session.stop()
