@@ -60,6 +60,11 @@ class LandingJob:
     restart_pause_s: float = 5.0
     _streams: list[_TableStream] = field(default_factory=list)
 
+    @property
+    def progress(self) -> list[TableProgress]:
+        """The progress of every table so far (also while ``run`` is going on in another thread)."""
+        return [stream.progress for stream in self._streams]
+
     def _start(self, stream: _TableStream) -> None:
         raw = read_kafka_stream(self.spark, self.source, [stream.table.topic])
         landing = decode_to_landing(raw, stream.plan, self.lake)
@@ -85,7 +90,7 @@ class LandingJob:
         finally:
             self._stop_all()
             self._report()
-        return [stream.progress for stream in self._streams]
+        return self.progress
 
     def _supervise(self) -> bool:
         """One round over the queries; True when every query has finished (AvailableNow runs only)."""
@@ -143,7 +148,7 @@ class LandingJob:
 
     def _report(self) -> None:
         if self.on_progress is not None:
-            self.on_progress([stream.progress for stream in self._streams])
+            self.on_progress(self.progress)
 
 
 def _first_line(message: str) -> str:

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 from pyspark.sql import SparkSession
 
 from cli import workload_commands
@@ -17,6 +17,7 @@ from common.lake import LakeLocation
 from schemas.catalog import Catalog, Column
 from streaming.job import LandingJob
 from streaming.landing import AVAILABLE_NOW, SinkConfig
+from streaming.landing_files import committed_files
 from streaming.plans import decode_plan
 from streaming.progress import TableProgress
 from streaming.source import KafkaSourceConfig
@@ -85,11 +86,16 @@ def land(
 
 
 def landed(lake: LakeLocation, table: str) -> pa.Table:
-    """Every landed row of a table (hive partitions as columns); files outside the sink's log are not expected."""
-    folder = Path(lake.path("landing", table))
-    if not folder.exists():
+    """Every committed landed row of a table, as readers must see them: only files the sink's log (or a
+    compaction manifest) lists, hive partitions as columns, columns unified by name across schema versions."""
+    if not Path(lake.path("landing", table, "_spark_metadata")).exists():
         return pa.table({})
-    return ds.dataset(folder, format="parquet", partitioning="hive").to_table()
+    files = committed_files(lake, table)
+    if not files:
+        return pa.table({})
+    listed = ", ".join(f"'{name}'" for name in files)
+    query = f"SELECT * FROM read_parquet([{listed}], hive_partitioning = true, union_by_name = true)"
+    return duckdb.sql(query).to_arrow_table()
 
 
 def expected_value(column: Column, value: Any) -> Any:
