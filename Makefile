@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export CDC_HOME ?= $(CURDIR)/.cdc
 
-.PHONY: setup demo test test-unit test-integration crash soak lint fmt typecheck bench up down status env clean
+.PHONY: setup demo test test-unit test-integration test-spark35 crash soak lint fmt typecheck bench up down status env clean
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -19,6 +19,10 @@ test-unit: setup
 
 test-integration: setup
 	$(BIN)/pytest tests/integration -m "integration and not crash"
+
+# tests/spark_compat again under PySpark 3.5 (AWS Glue 5), in its own venv .venv-spark35 (scripts/spark35.sh).
+test-spark35: setup
+	@MAIN_VENV=$(VENV) bash scripts/spark35.sh
 
 crash: setup
 	$(BIN)/pytest -m crash

@@ -53,7 +53,8 @@ def dead_letter_files(table: str, letters: Sequence[DeadLetter], failed_at_us: i
     """Group dead letters into files: relative path -> rows (pure; the names are deterministic)."""
     groups: dict[tuple[str, str, int], list[DeadLetter]] = defaultdict(list)
     for letter in letters:
-        when = _EPOCH + dt.timedelta(microseconds=letter.kafka_timestamp_us or failed_at_us)
+        moment = failed_at_us if letter.kafka_timestamp_us is None else letter.kafka_timestamp_us
+        when = _EPOCH + dt.timedelta(microseconds=moment)
         groups[(when.strftime("%Y-%m-%d"), letter.topic, letter.partition)].append(letter)
     files = {}
     for (day, topic, partition), group in groups.items():

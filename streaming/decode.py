@@ -131,7 +131,7 @@ def _zoned(name: str, value: Any) -> Any:
         raise ValueOutOfRange(f"column '{name}': {value!r} is not an ISO-8601 timestamp") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return (parsed - _EPOCH) // dt.timedelta(microseconds=1)
+    return _check_micros(name, (parsed - _EPOCH) // dt.timedelta(microseconds=1))
 
 
 def _decimal_check(column: LandingColumn) -> Callable[[str, Any], Any]:
@@ -199,7 +199,7 @@ class EnvelopeDecoder:
             return _WriterEntry(error=SchemaMismatch(str(exc)))
         try:
             fields = _value_field_names(schema)
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, StopIteration):  # no before field, or no record branch in it
             return _WriterEntry(error=SchemaMismatch(f"schema id {schema_id} is not a Debezium envelope"))
         extra = sorted(set(fields) - set(self._reader_fields))
         if extra:
@@ -217,11 +217,7 @@ class EnvelopeDecoder:
             )
         return _WriterEntry(writer=parse_schema(schema, named_schemas={}), reader=self._parsed_reader)
 
-    def _decode_body(self, value: bytes) -> tuple[int, dict[str, Any]]:
-        if len(value) < HEADER_SIZE or value[0] != MAGIC_BYTE:
-            what = f"magic byte {value[0]}" if value else "an empty value"
-            raise BadFraming(f"not Confluent-framed Avro ({len(value)} bytes, {what})")
-        schema_id = int.from_bytes(value[1:5], "big")
+    def _decode_body(self, schema_id: int, value: bytes) -> dict[str, Any]:
         entry = self._entry(schema_id)
         if entry.error is not None:
             raise type(entry.error)(str(entry.error))
@@ -235,7 +231,7 @@ class EnvelopeDecoder:
             raise SchemaMismatch(f"cannot decode with schema id {schema_id}: {type(exc).__name__}: {exc}") from None
         if stream.tell() != len(value):
             raise TrailingBytes(f"{len(value) - stream.tell()} byte(s) left after the record (schema id {schema_id})")
-        return schema_id, record
+        return record
 
     def _flatten(self, record: dict[str, Any]) -> tuple[list[Any], list[Any]]:
         op = record["op"]
@@ -284,7 +280,8 @@ class EnvelopeDecoder:
                 continue
             schema_id: int | None = None
             try:
-                schema_id, record = self._decode_body(value)
+                schema_id = _framed_schema_id(value)  # set before decoding, so dead letters carry it
+                record = self._decode_body(schema_id, value)
                 row, meta = self._flatten(record)
             except RecordError as exc:
                 dead.append(self._dead_letter(batch, index, schema_id, exc))
@@ -355,6 +352,14 @@ class EnvelopeDecoder:
         arrays = [pa.nulls(len(kinds), type=f.type) for f in schema][:-1]
         arrays.append(pa.array(kinds, pa.string()))
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _framed_schema_id(value: bytes) -> int:
+    """The schema id of a Confluent-framed value; BadFraming when the value is not framed."""
+    if len(value) < HEADER_SIZE or value[0] != MAGIC_BYTE:
+        what = f"magic byte {value[0]}" if value else "an empty value"
+        raise BadFraming(f"not Confluent-framed Avro ({len(value)} bytes, {what})")
+    return int.from_bytes(value[1:5], "big")
 
 
 def _value_field_names(envelope: dict[str, Any]) -> list[str]:

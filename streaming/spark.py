@@ -14,6 +14,9 @@ LOG_CONFIG: Final = Path(__file__).with_name("log4j2.properties")
 # Settings shared by every session the project starts (Glue applies the same through job parameters).
 SESSION_CONF: Final[dict[str, str]] = {
     "spark.sql.session.timeZone": "UTC",
+    # Parquet timestamps as INT64 micros with UTC adjustment, not Spark's legacy INT96, so pyarrow, DuckDB and
+    # Athena read `_source_ts` & co. as UTC instants.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.shuffle.partitions": "2",
     "spark.sql.execution.arrow.maxRecordsPerBatch": "20000",
     "spark.sql.streaming.minBatchesToRetain": "100",

@@ -18,7 +18,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 from common.errors import ServiceUnavailableError
 
 _TIMEOUT_S: Final = 10.0
-_cache: dict[tuple[str, int], dict[str, Any] | None] = {}
+_cache: dict[tuple[str, int], dict[str, Any]] = {}
 _lock = threading.Lock()
 
 
@@ -68,17 +68,17 @@ def writer_schema(endpoint: RegistryEndpoint, schema_id: int) -> dict[str, Any]:
     """The schema registered under ``schema_id``; UnknownSchemaId when there is none."""
     key = (endpoint.url, schema_id)
     with _lock:
-        if key in _cache:
-            cached = _cache[key]
-            if cached is None:
-                raise UnknownSchemaId(f"schema id {schema_id} is not in the registry")
-            return cached
+        cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    # An unknown id is not cached: a registry replica may lag behind the one the producer registered with.
+    # The decoder remembers it per task, so one poison id costs one request per task, not one per record.
     found = _fetch(endpoint, f"/schemas/ids/{schema_id}")
-    schema: dict[str, Any] | None = None if found is None else json.loads(found["schema"])
+    if found is None:
+        raise UnknownSchemaId(f"schema id {schema_id} is not in the registry")
+    schema: dict[str, Any] = json.loads(found["schema"])
     with _lock:
         _cache[key] = schema
-    if schema is None:
-        raise UnknownSchemaId(f"schema id {schema_id} is not in the registry")
     return schema
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from common.errors import ConfigError
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
@@ -57,6 +59,11 @@ def native_options(config: KafkaSourceConfig, topics: list[str]) -> dict[str, st
 
 def python_options(config: KafkaSourceConfig, topics: list[str]) -> dict[str, str]:
     """Options of the ``cdc_kafka`` Python Data Source (client settings are librdkafka keys)."""
+    if config.msk_iam:
+        raise ConfigError(
+            "MSK IAM authentication needs Spark's native kafka source (on Glue): set STREAM_SOURCE=native; the "
+            "python source takes SASL/SSL settings through KAFKA_* instead"
+        )
     options = {
         "kafka.bootstrap.servers": config.bootstrap_servers,
         "subscribe": ",".join(topics),

@@ -48,8 +48,8 @@ def from_json(data: Mapping[str, Mapping[str, int]]) -> Offsets:
 def parse_starting_offsets(text: str, topics: list[str]) -> Offsets | str:
     """``earliest`` / ``latest`` (returned as is) or Spark's JSON form; ConfigError names what is wrong."""
     value = text.strip()
-    if value in ("earliest", "latest"):
-        return value
+    if value.lower() in ("earliest", "latest"):  # case-insensitive, as Spark's kafka source reads it
+        return value.lower()
     try:
         data = json.loads(value)
     except json.JSONDecodeError:
