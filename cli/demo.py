@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -10,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
+import duckdb
 import typer
 from rich.table import Table
 
-from cli import capture_commands, schema_commands, stack_commands, workload_commands
+from cli import capture_commands, schema_commands, stack_commands, stream_commands, workload_commands
 from cli.endpoints import resolve_endpoints, source_dsn
 from cli.options import Home
 from cli.output import console
@@ -22,6 +24,7 @@ from producers.capture.postgres.capture import PostgresCapture, PostgresCaptureC
 from producers.capture.postgres.state import StateFile
 from producers.topics import topic_counts
 from schemas.catalog import load_catalog
+from streaming.landing_files import register_landing_views
 
 DEMO_SLOT = "cdc_demo"
 
@@ -113,6 +116,34 @@ class BackgroundCapture:
         console.print(f"capture caught up: {progress.events:,} events this run, {progress.transactions:,} transactions")
 
 
+def reset_landing(lake_root: str | None) -> None:
+    """Remove the demo lake's landing data, checkpoints and dead letters (they belong to topics now gone)."""
+    if not lake_root or "://" in lake_root:
+        return
+    for zone in ("landing", "checkpoints/landing", "dlq"):
+        shutil.rmtree(Path(lake_root) / zone, ignore_errors=True)
+
+
+def show_landing_counts(home: Path | None) -> None:
+    """Per-table rows in the landing zone, read back with DuckDB from the files the sink committed."""
+    endpoints = resolve_endpoints(home)
+    location = stream_commands.lake_location(endpoints)
+    catalog = load_catalog()
+    connection = duckdb.connect()
+    files = register_landing_views(connection, location, [t.name for t in catalog.tables])
+    table = Table(title=f"landing zone {location.path('landing')} (DuckDB over committed files)", title_justify="left")
+    for column in ("table", "rows", "deletes", "files", "hours"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+    for name, count in files.items():
+        rows, deletes, hours = connection.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE _op = 'd'), count(DISTINCT (year, month, day, hour)) "  # noqa: S608
+            f'FROM "{name}"'
+        ).fetchall()[0]
+        table.add_row(name, f"{rows:,}", f"{deletes:,}", f"{count:,}", f"{hours:,}")
+    console.print(table)
+    connection.close()
+
+
 def show_topic_counts(home: Path | None) -> None:
     endpoints = resolve_endpoints(home)
     catalog = load_catalog()
@@ -183,6 +214,11 @@ def demo(
         ),
         Step("let capture catch up", capture.finish),
         Step("count the events in Kafka", lambda: show_topic_counts(resolved_home)),
+        Step(
+            "land them as Parquet with Spark (cdc stream --available-now)",
+            lambda: stream_commands.stream(home=resolved_home, available_now=True, quiet=True),
+        ),
+        Step("read the landing zone back with DuckDB", lambda: show_landing_counts(resolved_home)),
         Step("stack status", lambda: stack_commands.status(home=resolved_home)),
     ]
     timings = run_steps(steps)

@@ -83,7 +83,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         begin = offset_math.from_json(start)
         earliest, ends = self._log().log_ends(self.topics, not_before=begin)
         self._latest = ends
-        begin = self._checked_start(offset_math.with_new_partitions(begin, earliest), earliest)
+        begin = self._checked_start(offset_math.with_new_partitions(begin, earliest), earliest, ends)
         available = ends if self._target is None else _at_most(ends, self._target)
         limit_rows = limit.max_rows if isinstance(limit, ReadMaxRows) else None
         end = offset_math.cap(begin, available, limit_rows)
@@ -93,10 +93,22 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 parts[partition] = max(offset, begin.get(topic, {}).get(partition, offset))
         return offset_math.to_json(end)
 
-    def _checked_start(self, begin: Offsets, earliest: Offsets) -> Offsets:
+    def _checked_start(self, begin: Offsets, earliest: Offsets, ends: Offsets) -> Offsets:
         for topic, parts in begin.items():
             for partition, offset in parts.items():
                 low = earliest.get(topic, {}).get(partition, 0)
+                end = ends.get(topic, {}).get(partition, offset)
+                if offset > end:
+                    # The log is shorter than what was already read: the topic was deleted and created again
+                    # (or the in-memory broker restarted). Reading on from the old offset would skip new records.
+                    if self.fail_on_data_loss:
+                        raise ConfigError(
+                            f"{topic}/{partition}: checkpoint is at offset {offset} but the log ends at {end}; the "
+                            "topic was recreated. Delete this table's checkpoint (and landing data) to start over, "
+                            "or set failOnDataLoss=false to read the new log from its start"
+                        )
+                    parts[partition] = low
+                    continue
                 if offset < low:
                     if self.fail_on_data_loss:
                         raise ConfigError(
