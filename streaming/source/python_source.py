@@ -52,17 +52,19 @@ class CdcKafkaDataSource(DataSource):
 class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     """Plans offset ranges on the driver; ``read`` runs on executors and must stay stateless."""
 
-    def __init__(self, options: dict[str, str]) -> None:
+    def __init__(self, given: dict[str, str]) -> None:
+        # Spark hands data source options over case-insensitively (as lower-case keys); accept both spellings.
+        options = {key.lower(): value for key, value in given.items()}
         self.topics = [t.strip() for t in options.get("subscribe", "").split(",") if t.strip()]
         if not self.topics:
             raise ConfigError("cdc_kafka source: option 'subscribe' (comma-separated topics) is required")
         self.client_config = {k.removeprefix("kafka."): v for k, v in options.items() if k.startswith("kafka.")}
         if "bootstrap.servers" not in self.client_config:
             raise ConfigError("cdc_kafka source: option 'kafka.bootstrap.servers' is required")
-        self.starting = offset_math.parse_starting_offsets(options.get("startingOffsets", "earliest"), self.topics)
-        self.max_per_trigger = _positive_int(options.get("maxOffsetsPerTrigger"), "maxOffsetsPerTrigger")
-        self.fail_on_data_loss = options.get("failOnDataLoss", "true").lower() != "false"
-        self.batch_rows = _positive_int(options.get("arrowBatchRows", "20000"), "arrowBatchRows") or 20_000
+        self.starting = offset_math.parse_starting_offsets(options.get("startingoffsets", "earliest"), self.topics)
+        self.max_per_trigger = _positive_int(options.get("maxoffsetspertrigger"), "maxOffsetsPerTrigger")
+        self.fail_on_data_loss = options.get("failondataloss", "true").lower() != "false"
+        self.batch_rows = _positive_int(options.get("arrowbatchrows", "20000"), "arrowBatchRows") or 20_000
         self._target: Offsets | None = None  # the AvailableNow end, fixed when the query starts
         self._latest: Offsets | None = None  # last seen log end, for progress reporting (lag)
 
