@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from cli import capture_commands, schema_commands, stack_commands, stream_commands, workload_commands
-from cli.endpoints import resolve_endpoints, source_dsn
+from cli.endpoints import lake_location, resolve_endpoints, source_dsn
 from cli.options import Home
 from cli.output import console
 from common.errors import CdcError
@@ -127,7 +127,7 @@ def reset_landing(lake_root: str | None) -> None:
 def show_landing_counts(home: Path | None) -> None:
     """Per-table rows in the landing zone, read back with DuckDB from the files the sink committed."""
     endpoints = resolve_endpoints(home)
-    location = stream_commands.lake_location(endpoints)
+    location = lake_location(endpoints)
     catalog = load_catalog()
     connection = duckdb.connect()
     files = register_landing_views(connection, location, [t.name for t in catalog.tables])

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from common.errors import ConfigError
+from common.lake import LakeLocation
 from common.settings import (
     AwsSettings,
     KafkaSettings,
@@ -97,3 +98,9 @@ def require(value: str | None, what: str, env_name: str, flag: str) -> str:
     if not value:
         raise ConfigError(f"no {what} configured: set {env_name}, pass {flag}, or start the stack with `cdc stack up`")
     return value
+
+
+def lake_location(endpoints: Endpoints) -> LakeLocation:
+    """The data lake (folder or s3://) from the resolved endpoints; a clear error when none is configured."""
+    root = require(endpoints.lake.root, "data lake", "LAKE_ROOT", "--lake-root")
+    return LakeLocation(root, s3_endpoint=endpoints.aws.endpoint_url, s3_region=endpoints.aws.region)

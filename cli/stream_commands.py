@@ -10,11 +10,10 @@ from rich.live import Live
 from rich.table import Table as RichTable
 
 from cli.capture_commands import stop_on_signals
-from cli.endpoints import Endpoints, build, require, resolve_endpoints
+from cli.endpoints import Endpoints, build, lake_location, require, resolve_endpoints
 from cli.options import BootstrapServers, Catalog, Home, LakeRoot, RegistryUrl
 from cli.output import console
 from common.durations import parse_duration
-from common.lake import LakeLocation
 from common.settings import StreamSettings
 from schemas.catalog import Table, load_catalog
 from streaming.decode import DecodePlan
@@ -53,11 +52,6 @@ def registry_endpoint(endpoints: Endpoints) -> RegistryEndpoint:
     url = require(endpoints.registry.url, "schema registry", "SCHEMA_REGISTRY_URL", "--schema-registry-url")
     secret = endpoints.registry.basic_auth_user_info
     return RegistryEndpoint(url, secret.get_secret_value() if secret else None)
-
-
-def lake_location(endpoints: Endpoints) -> LakeLocation:
-    root = require(endpoints.lake.root, "data lake", "LAKE_ROOT", "--lake-root")
-    return LakeLocation(root, s3_endpoint=endpoints.aws.endpoint_url, s3_region=endpoints.aws.region)
 
 
 def stream(

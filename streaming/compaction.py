@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Final
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from common.errors import CdcError, ConfigError
@@ -66,6 +67,7 @@ DEFAULT_MAX_RECORDS_PER_FILE: Final = 1_000_000
 HOURS_PER_MANIFEST: Final = 24
 LOCK_FILE: Final = ".lock"
 SPARK_ROW_METADATA: Final = b"org.apache.spark.sql.parquet.row.metadata"
+UTC_INSTANT: Final = pa.timestamp("us", tz="UTC")
 
 Progress = Callable[[str, int, int], None]  # (table, hours done, hours planned)
 
@@ -102,12 +104,18 @@ class CompactionOptions:
 
 @dataclass(frozen=True)
 class SourceFile:
-    """A committed file considered for compaction: relative path, rows and Arrow schema from its footer."""
+    """A committed file considered for compaction: relative path, rows and Arrow schema from its footer.
+
+    ``sequence`` is its position in the sink log (commit order), which breaks ties between equal mtimes.
+    ``int96_columns`` were written as legacy INT96 and are read as UTC instants (see :func:`read_source`).
+    """
 
     path: str
     rows: int
     modified: datetime
     schema: pa.Schema
+    sequence: int = 0
+    int96_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,7 +183,9 @@ def plan_hour(hour: Hour, files: Sequence[SourceFile], options: CompactionOption
     Full files are left alone, so an hour compacts to full files plus at most one small remainder and a
     second run finds nothing to do.
     """
-    small = sorted((f for f in files if f.rows < options.max_records_per_file), key=lambda f: (f.modified, f.path))
+    small = sorted(
+        (f for f in files if f.rows < options.max_records_per_file), key=lambda f: (f.modified, f.sequence, f.path)
+    )
     if len(small) < options.min_files:
         return None
     return HourPlan(hour, tuple(small), unified_schema([f.schema for f in reversed(small)]))
@@ -184,8 +194,8 @@ def plan_hour(hour: Hour, files: Sequence[SourceFile], options: CompactionOption
 def unified_schema(newest_first: Sequence[pa.Schema]) -> pa.Schema:
     """One schema for rows of files written before and after a column was added (added columns NULL before).
 
-    The newest file's column order wins. Spark's row metadata (the Spark schema Spark reads back, which keeps
-    INT96 columns ``timestamp``) is rebuilt for the union, or dropped if some file has none.
+    The newest file's column order wins. Spark's row metadata (the schema Spark reads back) is rebuilt for the
+    union, or dropped if some file has none.
     """
     try:
         unified = pa.unify_schemas(list(newest_first), promote_options="default")
@@ -223,13 +233,19 @@ def plan_table(
     folder = table_folder(location, state.table)
     plans, skipped = [], []
     candidates = closed_hour_files(state, {item.path: item for item in stored}, now, options)
+    # Compacted files are not in the log; they sort after it (their mtime normally decides first anyway).
+    sequence = {path: number for number, path in enumerate(state.log_files)}
     for hour, files in candidates.items():
         missing = sorted(item for item in files if isinstance(item, str))
         if missing:
             skipped.append(f"{hour}: committed file {missing[0]} is missing from storage")
             continue
         try:
-            sources = [_source_file(filesystem, folder, item) for item in files if isinstance(item, StoredFile)]
+            sources = [
+                _source_file(filesystem, folder, item, sequence.get(item.path, len(sequence)))
+                for item in files
+                if isinstance(item, StoredFile)
+            ]
             plan = plan_hour(hour, sources, options)
         except FileNotFoundError as exc:
             skipped.append(f"{hour}: a committed file vanished ({exc})")
@@ -242,14 +258,38 @@ def plan_table(
     return plans, skipped
 
 
-def _source_file(filesystem: object, folder: str, stored: StoredFile) -> SourceFile:
+def _source_file(filesystem: pafs.FileSystem, folder: str, stored: StoredFile, sequence: int) -> SourceFile:
     footer = _open_parquet(filesystem, f"{folder}/{stored.path}")
-    return SourceFile(stored.path, footer.metadata.num_rows, stored.modified, footer.schema_arrow)
+    int96 = tuple(column.path for column in footer.schema if column.physical_type == "INT96" and "." not in column.path)
+    schema = as_utc_instants(footer.schema_arrow, int96)
+    return SourceFile(stored.path, footer.metadata.num_rows, stored.modified, schema, sequence, int96)
 
 
-def _open_parquet(filesystem: object, path: str) -> pq.ParquetFile:
-    """INT96 (Spark's default for TIMESTAMP) read as microseconds: Spark writes no finer, so nothing is lost."""
+def _open_parquet(filesystem: pafs.FileSystem, path: str) -> pq.ParquetFile:
+    """INT96 read as microseconds: Spark writes no finer, so nothing is lost."""
     return pq.ParquetFile(path, filesystem=filesystem, coerce_int96_timestamp_unit="us")
+
+
+def as_utc_instants(schema: pa.Schema, names: Sequence[str]) -> pa.Schema:
+    """``names`` (legacy INT96 columns, which readers get as naive timestamps) typed as UTC instants.
+
+    INT96 is how Spark wrote TIMESTAMP (an instant) before the stream set ``outputTimestampType`` to
+    TIMESTAMP_MICROS; the compacted file holds them as INT64 microseconds adjusted to UTC, exactly what the
+    stream writes now, so an hour mixing old and new files unifies and Spark reads the same TIMESTAMP.
+    """
+    for name in names:
+        index = schema.get_field_index(name)
+        schema = schema.set(index, schema.field(index).with_type(UTC_INSTANT))
+    return schema
+
+
+def read_source(filesystem: pafs.FileSystem, folder: str, source: SourceFile) -> pa.Table:
+    """A source file's rows, INT96 columns as UTC instants (the naive values are UTC: a relabel, no shift)."""
+    rows = _open_parquet(filesystem, f"{folder}/{source.path}").read()
+    for name in source.int96_columns:
+        index = rows.schema.get_field_index(name)
+        rows = rows.set_column(index, rows.field(index).with_type(UTC_INSTANT), rows.column(index).cast(UTC_INSTANT))
+    return rows
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -277,13 +317,13 @@ def write_compacted_files(location: LakeLocation, table: str, plan: HourPlan, ma
     return written
 
 
-def _chunks(filesystem: object, folder: str, plan: HourPlan, max_records: int) -> Iterator[pa.Table]:
+def _chunks(filesystem: pafs.FileSystem, folder: str, plan: HourPlan, max_records: int) -> Iterator[pa.Table]:
     """Tables of exactly ``max_records`` rows, then the remainder, all with the plan's schema."""
     empty = plan.schema.empty_table()
     buffered: list[pa.Table] = []
     count = 0
     for source in plan.files:
-        rows = _open_parquet(filesystem, f"{folder}/{source.path}").read()
+        rows = read_source(filesystem, folder, source)
         # Missing columns become NULL, columns take the plan's order: concat with an empty unified table.
         buffered.append(pa.concat_tables([empty, rows], promote_options="default"))
         count += rows.num_rows
@@ -296,7 +336,7 @@ def _chunks(filesystem: object, folder: str, plan: HourPlan, max_records: int) -
         yield pa.concat_tables(buffered).replace_schema_metadata(plan.schema.metadata)
 
 
-def _verify_rows(filesystem: object, folder: str, written: Sequence[str], plan: HourPlan) -> None:
+def _verify_rows(filesystem: pafs.FileSystem, folder: str, written: Sequence[str], plan: HourPlan) -> None:
     """Read back the written footers: the rows must add up before any manifest points at them."""
     rows = sum(_open_parquet(filesystem, f"{folder}/{path}").metadata.num_rows for path in written)
     if rows != plan.rows:
@@ -304,9 +344,10 @@ def _verify_rows(filesystem: object, folder: str, written: Sequence[str], plan: 
 
 
 def commit_manifest(
-    location: LakeLocation, table: str, plans: Sequence[HourPlan], added: Sequence[str], now: datetime
+    location: LakeLocation, table: str, plans: Sequence[HourPlan], added: Sequence[str], now: datetime | None = None
 ) -> Manifest:
-    """Step b: the atomic switch of readers from the replaced files to the added ones."""
+    """Step b: the atomic switch of readers from the replaced files to the added ones (named by ``now``)."""
+    now = now or datetime.now(UTC)
     manifest = Manifest(
         name=manifest_name(now),
         replaced=tuple(source.path for plan in plans for source in plan.files),
@@ -411,7 +452,7 @@ def _run(
     if progress is not None:
         progress(table, done, len(plans))
     for group in _groups(plans, options.hours_per_manifest):
-        written = _compact_group(location, table, group, now, options)
+        written = _compact_group(location, table, group, options)
         report.hours_compacted += len(group)
         report.files_replaced += sum(len(plan.files) for plan in group)
         report.files_written += written
@@ -434,16 +475,19 @@ def _groups(plans: Sequence[HourPlan], size: int) -> Iterator[Sequence[HourPlan]
         yield plans[start : start + size]
 
 
-def _compact_group(
-    location: LakeLocation, table: str, group: Sequence[HourPlan], now: datetime, options: CompactionOptions
-) -> int:
+def _compact_group(location: LakeLocation, table: str, group: Sequence[HourPlan], options: CompactionOptions) -> int:
     """Steps a, b, c for a group of hours committed by one manifest; returns the number of files written."""
     if options.dry_run:
         return sum(plan.output_files(options.max_records_per_file) for plan in group)
-    added = [
-        path for plan in group for path in write_compacted_files(location, table, plan, options.max_records_per_file)
-    ]
-    manifest = commit_manifest(location, table, group, added, now)
+    added: list[str] = []
+    try:
+        for plan in group:
+            added.extend(write_compacted_files(location, table, plan, options.max_records_per_file))
+    except BaseException:
+        delete_files(location, table, added)  # best effort; uncommitted, so the next run would remove them too
+        raise
+    # Never delete ``added`` once the manifest write started: a failed call may still have left the manifest.
+    manifest = commit_manifest(location, table, group, added)  # named by the wall clock, not the planning time
     delete_files(location, table, manifest.replaced)
     log.info("compaction_committed", table=table, manifest=manifest.name, hours=len(group), rows=manifest.rows)
     return len(added)

@@ -26,6 +26,7 @@ from typing import Any, Final, Literal
 from urllib.parse import unquote, urlsplit
 
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 from common.errors import CdcError, ConfigError
 from common.lake import LakeLocation
@@ -473,6 +474,30 @@ def committed_files(location: LakeLocation, table: str) -> list[str]:
     """Absolute paths (in ``location.filesystem()``) of the table's committed Parquet files, sorted."""
     state = landing_state(location, table)
     return sorted(location.fs_path("landing", table, path) for path in state.committed)
+
+
+@dataclass(frozen=True)
+class CommittedFile:
+    """A committed file with its row count (from the Parquet footer) and size in bytes."""
+
+    path: str
+    rows: int
+    size: int
+
+
+def committed_file_details(location: LakeLocation, table: str) -> list[CommittedFile]:
+    """Each committed file (relative path) with rows and size: one footer read per file, for people and checks."""
+    filesystem, _ = location.filesystem()
+    folder = table_folder(location, table)
+    paths = sorted(landing_state(location, table).committed)
+    infos = filesystem.get_file_info([f"{folder}/{path}" for path in paths])
+    details = []
+    for path, info in zip(paths, infos, strict=True):
+        if info.type != pafs.FileType.File:
+            raise LandingError(f"committed file {path} of {table} is missing from storage")
+        footer = pq.ParquetFile(info.path, filesystem=filesystem)
+        details.append(CommittedFile(path, footer.metadata.num_rows, int(info.size or 0)))
+    return details
 
 
 def stored_files(location: LakeLocation, table: str) -> list[StoredFile]:

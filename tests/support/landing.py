@@ -17,7 +17,7 @@ from common.lake import LakeLocation
 from schemas.catalog import Catalog, Column
 from streaming.job import LandingJob
 from streaming.landing import AVAILABLE_NOW, SinkConfig
-from streaming.landing_files import committed_files
+from streaming.landing_files import register_landing_views
 from streaming.plans import decode_plan
 from streaming.progress import TableProgress
 from streaming.source import KafkaSourceConfig
@@ -90,12 +90,13 @@ def landed(lake: LakeLocation, table: str) -> pa.Table:
     compaction manifest) lists, hive partitions as columns, columns unified by name across schema versions."""
     if not Path(lake.path("landing", table, "_spark_metadata")).exists():
         return pa.table({})
-    files = committed_files(lake, table)
-    if not files:
-        return pa.table({})
-    listed = ", ".join(f"'{name}'" for name in files)
-    query = f"SELECT * FROM read_parquet([{listed}], hive_partitioning = true, union_by_name = true)"
-    return duckdb.sql(query).to_arrow_table()
+    connection = duckdb.connect()
+    try:
+        if not register_landing_views(connection, lake, [table]):
+            return pa.table({})
+        return connection.sql(f'SELECT * FROM "{table}"').to_arrow_table()
+    finally:
+        connection.close()
 
 
 def expected_value(column: Column, value: Any) -> Any:
