@@ -22,6 +22,7 @@ from streaming.landing import AVAILABLE_NOW, SinkConfig
 from streaming.plans import decode_plan, select_tables
 from streaming.progress import TableProgress
 from streaming.source import KafkaSourceConfig
+from streaming.source.offsets import parse_starting_offsets
 from streaming.writer_schemas import RegistryEndpoint
 
 _STATE_STYLE = {"running": "green", "finished": "green", "restarting": "yellow", "failed": "red", "stopped": "dim"}
@@ -106,6 +107,8 @@ def stream(
     registry = registry_endpoint(endpoints)
     lake = lake_location(endpoints)
     chosen = select_tables(load_catalog(catalog), [t.strip() for t in tables.split(",")] if tables else None)
+    # Check what the source would only check inside Spark (where errors come back wrapped in Java exceptions).
+    parse_starting_offsets(settings.starting_offsets, [table.topic for table in chosen])
     # Read every table's schema before starting Spark, so a missing registration fails in a second, not twenty.
     plans = {table.name: decode_plan(table, registry) for table in chosen}
     kafka = KafkaSourceConfig(
