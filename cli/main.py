@@ -8,7 +8,15 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from cli import capture_commands, lake_commands, schema_commands, stack_commands, stream_commands, workload_commands
+from cli import (
+    capture_commands,
+    lake_commands,
+    schema_commands,
+    stack_commands,
+    stream_commands,
+    warehouse_commands,
+    workload_commands,
+)
 from cli import demo as demo_module
 from cli.output import print_error
 from common import logging as cdc_logging
@@ -25,6 +33,7 @@ app.add_typer(stack_commands.app, name="stack")
 app.add_typer(schema_commands.app, name="schemas")
 app.add_typer(workload_commands.app, name="workload")
 app.add_typer(lake_commands.app, name="lake")
+app.add_typer(warehouse_commands.app, name="warehouse")
 app.command(name="demo")(demo_module.demo)
 app.command(name="capture")(capture_commands.capture)
 app.command(name="stream")(stream_commands.stream)
