@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from cli import (
+    bridge_commands,
     capture_commands,
     lake_commands,
     schema_commands,
@@ -37,6 +38,7 @@ app.add_typer(warehouse_commands.app, name="warehouse")
 app.command(name="demo")(demo_module.demo)
 app.command(name="capture")(capture_commands.capture)
 app.command(name="stream")(stream_commands.stream)
+app.command(name="bridge")(bridge_commands.bridge)
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one exit code per failure class

@@ -50,6 +50,9 @@ class KafkaLog:
         # required by librdkafka's consumer, so each instance gets a throw-away one.
         return Consumer(
             {
+                # Only offsets known to exist are read, and ends are probed: never let the broker hold an empty
+                # fetch for its default 500 ms before the end of a partition is reported (users may override).
+                "fetch.wait.max.ms": 10,
                 **self._config,
                 "group.id": f"cdc-spark-source-{uuid.uuid4().hex[:12]}",
                 "enable.auto.commit": False,
@@ -113,7 +116,9 @@ class KafkaLog:
                     raise ServiceUnavailableError(
                         f"no end of partition reached within {END_PROBE_TIMEOUT_S:.0f}s: {names}"
                     )
-                for message in consumer.consume(num_messages=10_000, timeout=0.5):
+                # poll, not consume(n): consume waits out its whole timeout when fewer than n records come.
+                message = consumer.poll(timeout=0.5)
+                if message is not None:
                     coordinates = (message.topic(), message.partition())
                     error = message.error()
                     if error is not None and error.code() == KafkaError._PARTITION_EOF:
@@ -140,7 +145,9 @@ class KafkaLog:
             last = planned.start - 1
             idle_since = time.monotonic()
             while last < planned.end - 1:
-                messages = consumer.consume(num_messages=min(batch_rows, 10_000), timeout=1.0)
+                # Ask for no more than the range still holds: consume(n) waits out its timeout for n records.
+                wanted = min(batch_rows, 10_000, planned.end - 1 - last)
+                messages = consumer.consume(num_messages=wanted, timeout=1.0)
                 if not messages and time.monotonic() - idle_since > END_PROBE_TIMEOUT_S:
                     raise ServiceUnavailableError(
                         f"{planned.topic}/{planned.partition}: no records after offset {last} within "

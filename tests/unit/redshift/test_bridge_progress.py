@@ -32,11 +32,12 @@ def test_lag_is_exact_at_the_end_of_partitions_and_a_lower_bound_before() -> Non
     progress = BridgeProgress.for_topics([TOPIC])
     assert progress.topics[TOPIC].lag() == (None, False)  # nothing assigned yet
     progress.assigned([(TOPIC, 0, None), (TOPIC, 1, 5)])
-    assert progress.topics[TOPIC].lag() == (None, False)  # a position is unknown
+    assert progress.topics[TOPIC].lag() == (None, False)  # no watermark yet
     progress.consumed(TOPIC, 0, 40, now=1.0)
     progress.high_watermark(TOPIC, 0, 100)
-    progress.high_watermark(TOPIC, 1, 5)
-    assert progress.topics[TOPIC].lag() == (60, False)
+    assert progress.topics[TOPIC].lag() == (60, False)  # partition 1 unknown: a lower bound
+    progress.high_watermark(TOPIC, 1, 9)
+    assert progress.topics[TOPIC].lag() == (64, False)
     progress.reached_end(TOPIC, 0, 120)  # the watermark trailed the log end: EOF is what counts
     progress.reached_end(TOPIC, 1, 5)
     assert progress.topics[TOPIC].lag() == (0, True)
