@@ -15,14 +15,24 @@ import duckdb
 import typer
 from rich.table import Table
 
-from cli import capture_commands, schema_commands, stack_commands, stream_commands, workload_commands
-from cli.endpoints import lake_location, resolve_endpoints, source_dsn
+from cli import (
+    bridge_commands,
+    capture_commands,
+    schema_commands,
+    stack_commands,
+    stream_commands,
+    warehouse_commands,
+    workload_commands,
+)
+from cli.endpoints import Endpoints, lake_location, resolve_endpoints, source_dsn
 from cli.options import Home
 from cli.output import console
 from common.errors import CdcError
 from producers.capture.postgres.capture import PostgresCapture, PostgresCaptureConfig, reset_capture
 from producers.capture.postgres.state import StateFile
 from producers.topics import topic_counts
+from redshift.connections import PsycopgSession
+from redshift.runner import reset_warehouse
 from schemas.catalog import load_catalog
 from streaming.landing_files import register_landing_views
 
@@ -65,9 +75,15 @@ class BackgroundCapture:
         state_file = StateFile(capture_commands.state_folder(self.home, None) / f"postgres-{DEMO_SLOT}.json")
         counts = topic_counts(endpoints.kafka.librdkafka_config(), [t.topic for t in tables])
         if state_file.load() is not None and not any(count.records for count in counts.values()):
-            # The in-memory broker was restarted since the last demo: its topics are gone, so start over.
-            console.print("the broker's topics are empty but capture state exists: starting with a fresh snapshot")
+            # The in-memory broker was restarted since the last demo: its topics are gone, so start over, and
+            # so must everything that kept Kafka offsets (the landing checkpoints, the warehouse's MV tables).
+            console.print(
+                "the broker's topics are empty but capture state exists: starting with a fresh snapshot, "
+                "an empty landing zone and an empty warehouse"
+            )
             reset_capture(dsn, DEMO_SLOT, state_file)
+            reset_landing(endpoints.lake.root)
+            reset_demo_warehouse(endpoints)
         self.wiring = capture_commands.connect_outputs(endpoints, tables, partitions=3, replication=1)
         self.capture = PostgresCapture(
             dsn=dsn,
@@ -124,6 +140,17 @@ def reset_landing(lake_root: str | None) -> None:
         shutil.rmtree(Path(lake_root) / zone, ignore_errors=True)
 
 
+def reset_demo_warehouse(endpoints: Endpoints) -> None:
+    """Empty the local stack's warehouse (PostgreSQL stand-in) of the demo's schemas and runner bookkeeping."""
+    if endpoints.warehouse.dsn is None:
+        return
+    session = PsycopgSession.connect(endpoints.warehouse.dsn.get_secret_value())
+    try:
+        reset_warehouse(session)
+    finally:
+        session.close()
+
+
 def show_landing_counts(home: Path | None) -> None:
     """Per-table rows in the landing zone, read back with DuckDB from the files the sink committed."""
     endpoints = resolve_endpoints(home)
@@ -163,7 +190,8 @@ def demo(
     ] = "embedded",
     changes: Annotated[int, typer.Option(min=1, help="Row changes the workload makes while capture runs")] = 3000,
 ) -> None:
-    """Stack up, schemas registered, source initialised, workload + capture to Kafka, per-topic counts."""
+    """Stack up, schemas registered, source initialised, workload + capture to Kafka, landing with Spark, JSON
+    bridge, warehouse migrate + load cycle, then the star schema's customer history and fact totals."""
     resolved_home: Path | None = home
     capture = BackgroundCapture(resolved_home)
     steps = [
@@ -219,6 +247,19 @@ def demo(
             lambda: stream_commands.stream(home=resolved_home, available_now=True, quiet=True),
         ),
         Step("read the landing zone back with DuckDB", lambda: show_landing_counts(resolved_home)),
+        Step(
+            "bridge the Avro topics to <topic>.json for Redshift's MVs (cdc bridge)",
+            lambda: bridge_commands.bridge(home=resolved_home, stop_when_idle=2.0, quiet=True),
+        ),
+        Step("migrate the warehouse (cdc warehouse migrate)", lambda: warehouse_commands.migrate(home=resolved_home)),
+        Step(
+            "refresh the MVs, run the SCD and fact procedures, check quality (cdc warehouse run --once)",
+            lambda: warehouse_commands.run(home=resolved_home, once=True),
+        ),
+        Step(
+            "the star schema: customer history, fact totals (cdc warehouse report)",
+            lambda: warehouse_commands.report(home=resolved_home),
+        ),
         Step("stack status", lambda: stack_commands.status(home=resolved_home)),
     ]
     timings = run_steps(steps)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -21,6 +22,7 @@ from common.settings import WarehouseSettings
 from redshift.connections import PsycopgSession, SessionFactory, WarehouseConnection
 from redshift.dialect import quote_literal
 from redshift.refresh import JSON_TOPIC_SUFFIX, MvRefresher, RefreshReport
+from redshift.reports import ReportRows, star_schema_report
 from redshift.runner import (
     DEFAULT_SQL_DIR,
     MigrationReport,
@@ -393,6 +395,72 @@ def status(
     for table in render_status(result, connection.describe()):
         console.print(table)
     return result
+
+
+@app.command()
+def report(
+    customers: Annotated[int, typer.Option(min=1, help="Show the history of this many customers (most versions)")] = 3,
+    home: Home = None,
+    warehouse_dsn: WarehouseDsn = None,
+    aws_endpoint_url: AwsEndpoint = None,
+    dialect: DialectOption = None,
+    connector: ConnectorOption = None,
+    workgroup: Workgroup = None,
+    cluster_identifier: ClusterIdentifier = None,
+    database: Database = None,
+    db_user: DbUser = None,
+    secret_arn: SecretArn = None,
+    iam: Iam = None,
+    region: Region = None,
+) -> list[ReportRows]:
+    """The star schema at a glance: customer versions, the busiest customers' history, order-line totals."""
+    _, connection = _connection(
+        home, warehouse_dsn, None, aws_endpoint_url, dialect, connector, workgroup,
+        cluster_identifier, database, db_user, secret_arn, iam, region,
+    )  # fmt: skip
+    session = connection.session_factory()()
+    try:
+        reports = star_schema_report(session, connection.dialect, customers=customers)
+    finally:
+        session.close()
+    for rows in reports:
+        console.print(render_report(rows))
+    return reports
+
+
+_REPORT_TITLES = {
+    "dimension_summary": "analytics.dim_customer",
+    "customer_history": "customer history (the customers with the most versions)",
+    "fact_totals": "analytics.fact_order_items per order status",
+}
+
+
+def render_report(report: ReportRows) -> RichTable:
+    table = RichTable(title=_REPORT_TITLES.get(report.name, report.name), title_justify="left")
+    for column in report.columns:
+        values = [row[report.columns.index(column)] for row in report.rows]
+        numeric = any(isinstance(v, int | float | Decimal) and not isinstance(v, bool) for v in values)
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
+    previous_key: object = None
+    for row in report.rows:
+        cells = [_cell(value) for value in row]
+        if report.name == "customer_history" and row[0] == previous_key:
+            cells[0] = ""  # one customer's versions read as a block
+        previous_key = row[0]
+        table.add_row(*cells)
+    return table
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, datetime) and value.year == 9999:
+        return "open"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, Decimal):
+        return f"{value:,.2f}"
+    return escape(_when(value))
 
 
 def _when(value: object) -> str:

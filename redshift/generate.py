@@ -215,6 +215,10 @@ FROM {backfill_table(table)} b
 WHERE b._op IN {CHANGE_OPERATIONS};"""  # noqa: S608 - catalog identifiers (validated), no values
     return f"""-- ── {table.name} ── topic {topic}
 -- [redshift]
+-- Redshift cannot create a streaming MV inside a transaction, so this file applies statement by statement and is
+-- recorded only once all of it succeeded; after a partial failure the re-run re-creates the MV (it re-reads the
+-- topic from what the retention keeps; the procedures' watermarks skip what they already loaded).
+DROP MATERIALIZED VIEW IF EXISTS {mv_name(table)};
 CREATE MATERIALIZED VIEW {mv_name(table)}
 AUTO REFRESH YES
 AS

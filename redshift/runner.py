@@ -165,6 +165,19 @@ def discover_migrations(folder: Path) -> list[MigrationFile]:
     return ordered
 
 
+BOOKKEEPING_TABLES: Final = ("public.schema_migrations", "public.warehouse_runs", "public.warehouse_run_counts")
+
+
+def reset_warehouse(session: SqlSession) -> None:
+    """Drop everything the migrations and the runner created (schemas ``staging`` and ``analytics``, the
+    bookkeeping tables), so the next ``migrate`` starts from nothing. For the local stand-in, whose feeds are gone
+    when the in-memory broker restarts (``cdc demo``); never called against Redshift by the CLI."""
+    for schema in PROCEDURE_SCHEMAS:
+        session.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    for table in BOOKKEEPING_TABLES:
+        session.execute(f"DROP TABLE IF EXISTS {table}")
+
+
 def ensure_bookkeeping(session: SqlSession) -> None:
     """The runner's own tables (idempotent; PostgreSQL and Redshift both know ``CREATE TABLE IF NOT EXISTS``)."""
     for ddl in BOOKKEEPING_DDL:

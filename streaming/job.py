@@ -130,6 +130,7 @@ class LandingJob:
         progress.state = "restarting"
         progress.restarts += 1
         if OUTDATED_READER in str(error):
+            progress.schema_restarts += 1
             log.info("reader_schema_outdated", table=stream.table.name, reader_schema_id=stream.plan.reader_id)
         else:
             log.warning("query_failed", table=stream.table.name, error=message, restart=progress.restarts)

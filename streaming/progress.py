@@ -25,6 +25,7 @@ class TableProgress:
     rows_per_second: float = 0.0
     lag: int | None = None
     restarts: int = 0
+    schema_restarts: int = 0  # of the restarts, those that picked up a newer reader schema (not failures)
     last_batch_id: int = -1
     last_error: str | None = None
 

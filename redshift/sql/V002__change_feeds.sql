@@ -5,6 +5,10 @@
 
 -- ── customer ── topic retail.customer.cdc.json
 -- [redshift]
+-- Redshift cannot create a streaming MV inside a transaction, so this file applies statement by statement and is
+-- recorded only once all of it succeeded; after a partial failure the re-run re-creates the MV (it re-reads the
+-- topic from what the retention keeps; the procedures' watermarks skip what they already loaded).
+DROP MATERIALIZED VIEW IF EXISTS staging.mv_customer;
 CREATE MATERIALIZED VIEW staging.mv_customer
 AUTO REFRESH YES
 AS
@@ -167,6 +171,10 @@ WHERE b._op IN ('c', 'u', 'd', 'r');
 
 -- ── product ── topic retail.product.cdc.json
 -- [redshift]
+-- Redshift cannot create a streaming MV inside a transaction, so this file applies statement by statement and is
+-- recorded only once all of it succeeded; after a partial failure the re-run re-creates the MV (it re-reads the
+-- topic from what the retention keeps; the procedures' watermarks skip what they already loaded).
+DROP MATERIALIZED VIEW IF EXISTS staging.mv_product;
 CREATE MATERIALIZED VIEW staging.mv_product
 AUTO REFRESH YES
 AS
@@ -317,6 +325,10 @@ WHERE b._op IN ('c', 'u', 'd', 'r');
 
 -- ── orders ── topic retail.orders.cdc.json
 -- [redshift]
+-- Redshift cannot create a streaming MV inside a transaction, so this file applies statement by statement and is
+-- recorded only once all of it succeeded; after a partial failure the re-run re-creates the MV (it re-reads the
+-- topic from what the retention keeps; the procedures' watermarks skip what they already loaded).
+DROP MATERIALIZED VIEW IF EXISTS staging.mv_orders;
 CREATE MATERIALIZED VIEW staging.mv_orders
 AUTO REFRESH YES
 AS
@@ -455,6 +467,10 @@ WHERE b._op IN ('c', 'u', 'd', 'r');
 
 -- ── order_item ── topic retail.order_item.cdc.json
 -- [redshift]
+-- Redshift cannot create a streaming MV inside a transaction, so this file applies statement by statement and is
+-- recorded only once all of it succeeded; after a partial failure the re-run re-creates the MV (it re-reads the
+-- topic from what the retention keeps; the procedures' watermarks skip what they already loaded).
+DROP MATERIALIZED VIEW IF EXISTS staging.mv_order_item;
 CREATE MATERIALIZED VIEW staging.mv_order_item
 AUTO REFRESH YES
 AS
@@ -581,6 +597,10 @@ WHERE b._op IN ('c', 'u', 'd', 'r');
 
 -- ── payment ── topic retail.payment.cdc.json
 -- [redshift]
+-- Redshift cannot create a streaming MV inside a transaction, so this file applies statement by statement and is
+-- recorded only once all of it succeeded; after a partial failure the re-run re-creates the MV (it re-reads the
+-- topic from what the retention keeps; the procedures' watermarks skip what they already loaded).
+DROP MATERIALIZED VIEW IF EXISTS staging.mv_payment;
 CREATE MATERIALIZED VIEW staging.mv_payment
 AUTO REFRESH YES
 AS
@@ -707,6 +727,10 @@ WHERE b._op IN ('c', 'u', 'd', 'r');
 
 -- ── shipment ── topic retail.shipment.cdc.json
 -- [redshift]
+-- Redshift cannot create a streaming MV inside a transaction, so this file applies statement by statement and is
+-- recorded only once all of it succeeded; after a partial failure the re-run re-creates the MV (it re-reads the
+-- topic from what the retention keeps; the procedures' watermarks skip what they already loaded).
+DROP MATERIALIZED VIEW IF EXISTS staging.mv_shipment;
 CREATE MATERIALIZED VIEW staging.mv_shipment
 AUTO REFRESH YES
 AS

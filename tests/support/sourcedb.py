@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -32,15 +34,29 @@ def isolated_database(dsn: str, prefix: str = "t") -> Iterator[str]:
         yield with_database(dsn, name)
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
+            _drop_slots(admin, name)
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _drop_slots(admin: psycopg.Connection[Any], database: str, timeout: float = 15.0) -> None:
+    """Drop the database's replication slots. A walsender whose backend was just terminated may still hold its
+    slot for a moment ("is active for PID"), so terminate and try again until the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        )
+        try:
             for (slot,) in admin.execute(
-                "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (name,)
+                "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (database,)
             ).fetchall():
                 admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+            return
+        except psycopg.errors.ObjectInUse:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def catalog_copy(folder: Path, prefix: str | None = None) -> tuple[Catalog, Path]:

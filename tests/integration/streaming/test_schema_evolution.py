@@ -55,8 +55,10 @@ def test_added_column_lands_without_restarting_other_tables(
             capture.close()
 
     progress = {p.table: p for p in job.progress}
-    assert progress["customer"].restarts == 1  # the one restart that picks up the new reader schema
-    assert progress["product"].restarts == 0
+    # The one restart that picks up the new reader schema. (On a machine so busy that a Spark Python worker
+    # connects back too late, a query may also restart for that: those are not schema restarts.)
+    assert progress["customer"].schema_restarts == 1
+    assert progress["product"].schema_restarts == 0
     assert progress["customer"].dead_letters == 0
     folder = lake.path("landing", "customer")
     rows = duckdb.execute(

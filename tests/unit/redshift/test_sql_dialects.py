@@ -17,11 +17,13 @@ from redshift.statements import split_statements
 SQL_DIRECTORY = Path(__file__).resolve().parents[3] / "redshift" / "sql"
 MIGRATIONS = sorted(SQL_DIRECTORY.glob("V*.sql"))
 COPIES = sorted((SQL_DIRECTORY / "copy").glob("*.sql"))
-FILES = [*MIGRATIONS, *COPIES]
+REPORTS = sorted((SQL_DIRECTORY / "reports").glob("*.sql"))
+FILES = [*MIGRATIONS, *COPIES, *REPORTS]
 PARAMETERS = {
     "iam_role_arn": "'arn:aws:iam::123456789012:role/redshift-loader'",
     "msk_cluster_arn": "'arn:aws:kafka:eu-west-1:123456789012:cluster/retail/0b0e6d5c-1111-2222-3333-444455556666-1'",
     "manifest_url": "'s3://retail-lake/manifests/customer-backfill.json'",
+    "customers": "3",
 }
 # Statements sqlglot's Redshift dialect has no grammar for (it falls back to a generic Command): valid Redshift.
 COMMAND_STATEMENTS = ("CREATE EXTERNAL SCHEMA", "LOCK TABLE", "CALL ")
@@ -261,7 +263,9 @@ REDSHIFT_ONLY = {
 
 @pytest.mark.parametrize("path", FILES, ids=lambda path: path.name)
 def test_postgres_rendering_has_no_redshift_only_sql_and_needs_no_parameters(path: Path) -> None:
-    sql = render(path.read_text(encoding="utf-8"), "postgres", {}, name=path.name)  # no parameter may be needed
+    # no parameter may be needed, but for the reports' own (how many rows to show)
+    parameters = {"customers": "3"} if path in REPORTS else {}
+    sql = render(path.read_text(encoding="utf-8"), "postgres", parameters, name=path.name)
     code = code_only(sql)
     found = [name for pattern, name in REDSHIFT_ONLY.items() if re.search(pattern, code, flags=re.IGNORECASE)]
     assert found == []
@@ -283,6 +287,7 @@ def test_parameters_are_the_documented_ones() -> None:
     assert parameters_of((SQL_DIRECTORY / "V001__schemas.sql").read_text()) == {"iam_role_arn", "msk_cluster_arn"}
     for path in COPIES:
         assert parameters_of(path.read_text()) == {"manifest_url", "iam_role_arn"}
+    assert {name for path in REPORTS for name in parameters_of(path.read_text())} == {"customers"}
 
 
 def test_external_schema_and_streaming_mv_follow_the_documented_syntax() -> None:
@@ -337,3 +342,23 @@ def test_procedures_lock_only_staging_tables() -> None:
         for name in re.findall(r"^LOCK\s+TABLE\s+([\w.]+)", statement, flags=re.IGNORECASE)
     ]
     assert locked and all(name.startswith("staging.") for name in locked), locked
+
+
+# Redshift applies a migration statement by statement and records it only at the end, so after a partial failure
+# the whole file runs again: every statement must be harmless the second time.
+RE_RUNNABLE = re.compile(
+    r"^(CREATE (OR REPLACE|(EXTERNAL )?SCHEMA IF NOT EXISTS|TABLE IF NOT EXISTS)|DROP \w+( VIEW)? IF EXISTS"
+    r"|CALL staging\.load_dim_date\()",
+    flags=re.IGNORECASE,
+)
+
+
+@pytest.mark.parametrize("path", MIGRATIONS, ids=lambda path: path.name)
+def test_redshift_migrations_can_run_again_after_a_partial_failure(path: Path) -> None:
+    statements = [" ".join(code_only(s.text).split()) for s in split_statements(rendered(path, "redshift"))]
+    for previous, statement in zip(["", *statements], statements, strict=False):
+        mv = re.match(r"CREATE MATERIALIZED VIEW (\S+)", statement, flags=re.IGNORECASE)
+        if mv is not None:
+            assert previous.upper() == f"DROP MATERIALIZED VIEW IF EXISTS {mv.group(1)}".upper(), statement[:80]
+        else:
+            assert RE_RUNNABLE.match(statement), f"{path.name}: not re-runnable: {statement[:80]}"
