@@ -15,6 +15,7 @@ from cli import (
     schema_commands,
     stack_commands,
     stream_commands,
+    warehouse_backfill,
     warehouse_commands,
     workload_commands,
 )
@@ -34,6 +35,7 @@ app.add_typer(stack_commands.app, name="stack")
 app.add_typer(schema_commands.app, name="schemas")
 app.add_typer(workload_commands.app, name="workload")
 app.add_typer(lake_commands.app, name="lake")
+warehouse_commands.app.command(name="backfill")(warehouse_backfill.backfill)
 app.add_typer(warehouse_commands.app, name="warehouse")
 app.command(name="demo")(demo_module.demo)
 app.command(name="capture")(capture_commands.capture)

@@ -73,7 +73,7 @@ SqlDir = Annotated[
 ]
 
 
-def _connection(
+def warehouse_connection(
     home: Path | None,
     warehouse_dsn: str | None,
     bootstrap_servers: str | None,
@@ -138,7 +138,7 @@ def template_parameters(
     return values
 
 
-def _runner(
+def warehouse_runner(
     connection: WarehouseConnection, catalog: TableCatalog, sql_dir: Path | None, parameters: dict[str, str]
 ) -> WarehouseRunner:
     procedures = connection.redshift.procedure_names()
@@ -195,14 +195,14 @@ def migrate(
     region: Region = None,
 ) -> MigrationReport:
     """Apply the pending versioned SQL files in order, each once (an edited applied file is refused)."""
-    endpoints, connection = _connection(
+    endpoints, connection = warehouse_connection(
         home, warehouse_dsn, bootstrap_servers, aws_endpoint_url, dialect, connector, workgroup,
         cluster_identifier, database, db_user, secret_arn, iam, region,
         iam_role_arn=iam_role_arn, msk_cluster_arn=msk_cluster_arn,
     )  # fmt: skip
     loaded = load_catalog(catalog)
     parameters = template_parameters(connection.redshift, loaded, endpoints.kafka.bootstrap_servers, param)
-    report = _runner(connection, loaded, sql_dir, parameters).migrate(dry_run=dry_run)
+    report = warehouse_runner(connection, loaded, sql_dir, parameters).migrate(dry_run=dry_run)
     console.print(render_migrations(report, connection.describe()))
     verb = "would apply" if dry_run else "applied"
     done = report.pending if dry_run else report.applied
@@ -246,7 +246,7 @@ def refresh(
     region: Region = None,
 ) -> None:
     """Append new <topic>.json records to the staging.mv_<table> tables (Redshift: REFRESH MATERIALIZED VIEW)."""
-    endpoints, connection = _connection(
+    endpoints, connection = warehouse_connection(
         home, warehouse_dsn, bootstrap_servers, aws_endpoint_url, dialect, connector, workgroup,
         cluster_identifier, database, db_user, secret_arn, iam, region,
     )  # fmt: skip
@@ -312,12 +312,12 @@ def run(
 ) -> RunReport | None:
     """Refresh → procedures → data-quality checks, every interval until SIGTERM/Ctrl-C (or once)."""
     interval = parse_duration(every, what="--every")
-    endpoints, connection = _connection(
+    endpoints, connection = warehouse_connection(
         home, warehouse_dsn, bootstrap_servers, aws_endpoint_url, dialect, connector, workgroup,
         cluster_identifier, database, db_user, secret_arn, iam, region,
     )  # fmt: skip
     loaded = load_catalog(catalog)
-    runner = _runner(connection, loaded, None, {})
+    runner = warehouse_runner(connection, loaded, None, {})
     if procedures is not None:
         runner.procedures = tuple(name.strip() for name in procedures.split(",") if name.strip())
     if with_refresh and connection.dialect == "postgres":
@@ -387,11 +387,11 @@ def status(
     region: Region = None,
 ) -> WarehouseStatus:
     """Applied migrations, watermarks, row counts of MVs/dimensions/facts, lag and the last runs."""
-    _, connection = _connection(
+    _, connection = warehouse_connection(
         home, warehouse_dsn, bootstrap_servers, aws_endpoint_url, dialect, connector, workgroup,
         cluster_identifier, database, db_user, secret_arn, iam, region,
     )  # fmt: skip
-    result = _runner(connection, load_catalog(catalog), sql_dir, {}).status()
+    result = warehouse_runner(connection, load_catalog(catalog), sql_dir, {}).status()
     for table in render_status(result, connection.describe()):
         console.print(table)
     return result
@@ -414,7 +414,7 @@ def report(
     region: Region = None,
 ) -> list[ReportRows]:
     """The star schema at a glance: customer versions, the busiest customers' history, order-line totals."""
-    _, connection = _connection(
+    _, connection = warehouse_connection(
         home, warehouse_dsn, None, aws_endpoint_url, dialect, connector, workgroup,
         cluster_identifier, database, db_user, secret_arn, iam, region,
     )  # fmt: skip

@@ -23,11 +23,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow.parquet as pq
 
 from common.errors import ConfigError
+from redshift.dialect import quote_literal, render
+from redshift.statements import split_statements
 from schemas.catalog import Table
 
 if TYPE_CHECKING:
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
 STAGING_SCHEMA: Final = "staging"
+COPY_DIR: Final = Path(__file__).resolve().parent / "sql" / "copy"
 
 # The CDC metadata columns of a landing file of a PostgreSQL-connector table, in file order, with their warehouse
 # types. Mirrors streaming.landing_schema._metadata("postgresql") (a unit test keeps them equal); the partition
@@ -131,3 +135,23 @@ def copy_manifest(files: Iterable[tuple[str, int]]) -> str:
             raise ConfigError(f"a COPY manifest lists s3:// URLs, got {url!r}")
         entries.append({"url": s3_url, "mandatory": True, "meta": {"content_length": int(size)}})
     return json.dumps({"entries": entries}, indent=2) + "\n"
+
+
+def manifest_url(prefix: str, table: str, now: datetime) -> str:
+    """Where a backfill's COPY manifest goes: ``<prefix>/<table>-<UTC time>.manifest`` (an s3:// URL)."""
+    if not prefix.startswith("s3://"):
+        raise ConfigError(f"the backfill manifest prefix must be an s3:// URL, got {prefix!r}")
+    return f"{prefix.rstrip('/')}/{table}-{now.astimezone(UTC):%Y%m%dT%H%M%S%fZ}.manifest"
+
+
+def copy_statements(table: Table, manifest: str, iam_role_arn: str) -> list[str]:
+    """The table's Redshift ``COPY … FORMAT AS PARQUET MANIFEST`` (``redshift/sql/copy/<table>.sql``), filled in."""
+    backfill_columns(table)  # the connector check
+    path = COPY_DIR / f"{table.name}.sql"
+    if not path.is_file():
+        raise ConfigError(
+            f"no COPY statement for table '{table.name}' ({path.name}): run `python -m redshift.generate`"
+        )
+    parameters = {"manifest_url": quote_literal(manifest), "iam_role_arn": quote_literal(iam_role_arn)}
+    text = render(path.read_text(encoding="utf-8"), "redshift", parameters, name=path.name)
+    return [statement.text for statement in split_statements(text, name=path.name)]
