@@ -51,6 +51,13 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming.listener import StreamingQueryListener
 
 from common.lake import LakeLocation
+from common.landing_files import (
+    committed_file_details,
+    fold_log,
+    log_file_batch,
+    parse_log_text,
+    table_relative_path,
+)
 from common.settings import KafkaSettings, SchemaRegistrySettings
 from localstack.paths import StackPaths
 from localstack.supervisor import EmbeddedStack
@@ -62,13 +69,6 @@ from schemas.registry import SchemaRegistry
 from streaming.decode import DecodePlan
 from streaming.job import LandingJob
 from streaming.landing import AVAILABLE_NOW, SinkConfig, decode_to_landing, metrics_name, start_landing_query
-from streaming.landing_files import (
-    committed_file_details,
-    fold_log,
-    log_file_batch,
-    parse_log_text,
-    table_relative_path,
-)
 from streaming.landing_schema import PARTITION_COLUMNS, LandingSchema
 from streaming.plans import decode_plan
 from streaming.source import KafkaSourceConfig, python_options

@@ -28,13 +28,13 @@ from cli.endpoints import Endpoints, lake_location, resolve_endpoints, source_ds
 from cli.options import Home
 from cli.output import console
 from common.errors import CdcError
+from common.landing_files import register_landing_views
 from producers.capture.postgres.capture import PostgresCapture, PostgresCaptureConfig, reset_capture
 from producers.capture.postgres.state import StateFile
 from producers.topics import topic_counts
 from redshift.connections import PsycopgSession
 from redshift.runner import reset_warehouse
 from schemas.catalog import load_catalog
-from streaming.landing_files import register_landing_views
 
 DEMO_SLOT = "cdc_demo"
 

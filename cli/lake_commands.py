@@ -16,14 +16,7 @@ from cli.options import Home, LakeRoot
 from cli.output import console
 from common.durations import parse_duration
 from common.lake import LakeLocation
-from streaming.compaction import (
-    DEFAULT_MAX_RECORDS_PER_FILE,
-    DEFAULT_MIN_FILES,
-    CompactionOptions,
-    TableReport,
-    compact_table,
-)
-from streaming.landing_files import (
+from common.landing_files import (
     CommittedFile,
     LandingTableNotFoundError,
     UncommittedFile,
@@ -31,6 +24,13 @@ from streaming.landing_files import (
     committed_file_details,
     landing_tables,
     uncommitted_files,
+)
+from streaming.compaction import (
+    DEFAULT_MAX_RECORDS_PER_FILE,
+    DEFAULT_MIN_FILES,
+    CompactionOptions,
+    TableReport,
+    compact_table,
 )
 
 app = typer.Typer(
@@ -91,7 +91,7 @@ def compact(
 ) -> list[TableReport]:
     """Rewrite the small committed files of closed hours into large ones, safely while the stream runs.
 
-    Readers using the committed view (`streaming.landing_files`) see every row exactly once at every instant.
+    Readers using the committed view (`common.landing_files`) see every row exactly once at every instant.
     Locally a lock keeps two compactions of a table apart; on S3 run one compactor at a time.
     """
     location = lake_location(resolve_endpoints(home, lake_root=lake_root))

@@ -36,6 +36,7 @@ from cli.warehouse_commands import (
 )
 from common.errors import ConfigError
 from common.lake import LakeLocation
+from common.landing_files import LandingTableNotFoundError, committed_file_details
 from redshift.backfill import (
     clear_backfill_sql,
     copy_manifest,
@@ -47,7 +48,6 @@ from redshift.backfill import (
 from redshift.connections import PsycopgSession, SqlSession
 from redshift.runner import RunReport, WarehouseRunError
 from schemas.catalog import Table, load_catalog
-from streaming.landing_files import LandingTableNotFoundError, committed_file_details
 
 MANIFEST_FOLDER = "manifests/backfill"
 

@@ -11,7 +11,7 @@ view ``staging.<table>_changes`` presents its rows next to the streaming MV's, w
 * PostgreSQL: :func:`rows_from_landing` reads the committed files with pyarrow and :func:`load_backfill` streams
   the rows in with ``COPY … FROM STDIN``.
 
-Which files are committed is the landing zone's contract (``streaming.landing_files.committed_files``); the
+Which files are committed is the landing zone's contract (``common.landing_files.committed_files``); the
 caller (the CLI, the composition root) passes the list in, so this package does not import ``streaming``.
 After the procedures have consumed a backfill (``CALL staging.run_all()`` succeeded) the caller may empty the
 table (:func:`clear_backfill_sql`): the procedures deduplicate backfill rows against what they already hold, so
@@ -75,7 +75,7 @@ def rows_from_landing(
 ) -> Iterator[tuple[Any, ...]]:
     """The rows of committed landing files, as tuples in :func:`backfill_columns` order.
 
-    ``paths`` are the files ``streaming.landing_files.committed_files`` returns (paths inside ``filesystem``; a
+    ``paths`` are the files ``common.landing_files.committed_files`` returns (paths inside ``filesystem``; a
     local path when it is None). A column missing from an older file (added at the source later) reads as NULL;
     columns the backfill table does not know are ignored. Timestamps come back naive, in UTC, as the warehouse
     stores them.
@@ -125,7 +125,7 @@ def clear_backfill_sql(table: Table) -> str:
 def copy_manifest(files: Iterable[tuple[str, int]]) -> str:
     """A Redshift COPY manifest (JSON) for ``(s3 url, size in bytes)`` pairs: what ``COPY … MANIFEST`` reads.
 
-    Parquet manifests need each file's ``content_length``; ``streaming.landing_files.committed_file_details``
+    Parquet manifests need each file's ``content_length``; ``common.landing_files.committed_file_details``
     gives the sizes. ``mandatory`` makes a vanished file an error instead of a silent gap.
     """
     entries = []

@@ -3,7 +3,7 @@
 The streaming job writes a handful of files per table every micro-batch; after a day an hour folder holds
 hundreds of them, which every reader pays for. Compaction rewrites the small committed files of *closed*
 hours (ended at least ``older_than`` ago) while the stream keeps running, in three steps, each leaving the
-committed view of ``streaming.landing_files`` correct (every row exactly once):
+committed view of ``common.landing_files`` correct (every row exactly once):
 
 a. write ``compacted-<uuid>.parquet`` next to the files it replaces: listed by neither the log nor a manifest,
    so no reader sees it yet;
@@ -39,8 +39,7 @@ import pyarrow.parquet as pq
 
 from common.errors import CdcError, ConfigError
 from common.lake import LakeLocation, write_parquet_atomically
-from common.logging import get_logger
-from streaming.landing_files import (
+from common.landing_files import (
     COMPACTED_PREFIX,
     COMPACTIONS_FOLDER,
     Hour,
@@ -58,6 +57,7 @@ from streaming.landing_files import (
     table_folder,
     write_manifest,
 )
+from common.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -14,10 +14,10 @@ from pyspark.sql import SparkSession
 
 from cli import workload_commands
 from common.lake import LakeLocation
+from common.landing_files import register_landing_views
 from schemas.catalog import Catalog, Column
 from streaming.job import LandingJob
 from streaming.landing import AVAILABLE_NOW, SinkConfig
-from streaming.landing_files import register_landing_views
 from streaming.plans import decode_plan
 from streaming.progress import TableProgress
 from streaming.source import KafkaSourceConfig

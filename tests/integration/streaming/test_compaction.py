@@ -26,6 +26,16 @@ from pyspark.sql import SparkSession
 
 from cli import lake_commands
 from common.lake import LakeLocation
+from common.landing_files import (
+    Hour,
+    committed_files,
+    landing_base_path,
+    landing_state,
+    read_manifests,
+    register_landing_views,
+    spark_landing_paths,
+    stored_files,
+)
 from streaming.compaction import (
     SPARK_ROW_METADATA,
     CompactionBusyError,
@@ -36,16 +46,6 @@ from streaming.compaction import (
     delete_files,
     plan_table,
     write_compacted_files,
-)
-from streaming.landing_files import (
-    Hour,
-    committed_files,
-    landing_base_path,
-    landing_state,
-    read_manifests,
-    register_landing_views,
-    spark_landing_paths,
-    stored_files,
 )
 
 NOW = datetime(2026, 3, 10, 13, 30, tzinfo=UTC)

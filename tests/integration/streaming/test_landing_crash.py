@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from common.lake import LakeLocation
-from streaming.landing_files import committed_files
+from common.landing_files import committed_files
 from tests.support.kafka import read_topics
 from tests.support.landing import landed, populate, run_workload, wait_idle
 from tests.support.running import native_capture

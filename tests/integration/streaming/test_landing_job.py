@@ -12,8 +12,8 @@ import pytest
 from pyspark.sql import SparkSession
 
 from common.lake import LakeLocation
+from common.landing_files import register_landing_views
 from schemas.catalog import Catalog
-from streaming.landing_files import register_landing_views
 from tests.support.kafka import Record, read_topics
 from tests.support.landing import expected_value, land, landed, populate, run_workload, wait_idle
 from tests.support.running import native_capture

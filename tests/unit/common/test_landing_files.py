@@ -14,18 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from common import landing_files
 from common.errors import ConfigError
 from common.lake import LakeLocation
-from streaming import landing_files
-from streaming.compaction import (
-    SPARK_ROW_METADATA,
-    CompactionOptions,
-    SourceFile,
-    plan_hour,
-    spark_row_metadata,
-    unified_schema,
-)
-from streaming.landing_files import (
+from common.landing_files import (
     Hour,
     LandingError,
     LandingState,
@@ -55,6 +47,14 @@ from streaming.landing_files import (
     table_relative_path,
     uncommitted_files,
     write_manifest,
+)
+from streaming.compaction import (
+    SPARK_ROW_METADATA,
+    CompactionOptions,
+    SourceFile,
+    plan_hour,
+    spark_row_metadata,
+    unified_schema,
 )
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
