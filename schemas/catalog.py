@@ -20,6 +20,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
+    StrictInt,
     StrictStr,
     ValidationError,
     field_validator,
@@ -134,6 +136,63 @@ class Dimension(_Model):
         return value
 
 
+class RangeRule(_Model):
+    """Inclusive bounds of a numeric column (either may be left out)."""
+
+    min: StrictInt | StrictFloat | None = None
+    max: StrictInt | StrictFloat | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeRule:
+        if self.min is None and self.max is None:
+            raise ValueError("a range needs min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"range min {self.min} is above max {self.max}")
+        return self
+
+
+class QualityRules(_Model):
+    """Data-quality rules for a table's rows in the batch staging job (``[tables.<name>.quality]``).
+
+    A row breaking any rule goes to ``quarantine/<table>/`` with the names of the rules it broke
+    (``not_null:<column>``, ``unique:<column>``, ``range:<column>``, ``allowed:<column>``, ``pattern:<column>``,
+    ``references:<column>``) instead of staging. Deletes are not checked; ``unique``, ``ranges``, ``allowed``,
+    ``patterns`` and ``references`` pass a NULL (``not_null`` is the rule for that).
+    """
+
+    not_null: tuple[Identifier, ...] = ()
+    unique: tuple[Identifier, ...] = ()
+    ranges: dict[Identifier, RangeRule] = Field(default_factory=dict)
+    allowed: dict[Identifier, tuple[StrictStr, ...]] = Field(default_factory=dict)
+    patterns: dict[Identifier, StrictStr] = Field(default_factory=dict)
+    references: dict[Identifier, Identifier] = Field(default_factory=dict)
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, value: dict[str, str]) -> dict[str, str]:
+        for column, pattern in value.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern of '{column}' is not a regular expression: {exc}") from None
+        return value
+
+    def columns(self) -> set[str]:
+        """Every column a rule names."""
+        named = {*self.not_null, *self.unique, *self.ranges, *self.allowed, *self.patterns, *self.references}
+        return set(named)
+
+    def rule_names(self) -> list[str]:
+        """The rule names rows are quarantined with, in a stable order."""
+        names = [f"not_null:{column}" for column in self.not_null]
+        names += [f"unique:{column}" for column in self.unique]
+        names += [f"range:{column}" for column in self.ranges]
+        names += [f"allowed:{column}" for column in self.allowed]
+        names += [f"pattern:{column}" for column in self.patterns]
+        names += [f"references:{column}" for column in self.references]
+        return names
+
+
 class Table(_Model):
     """One captured table with its resolved topic and source coordinates (filled in from the catalog)."""
 
@@ -147,6 +206,7 @@ class Table(_Model):
     partition_by: Literal["source_ts"] = "source_ts"
     columns: Annotated[tuple[Column, ...], AfterValidator(_non_empty)]
     dimension: Dimension | None = None
+    quality: QualityRules = Field(default_factory=QualityRules)
 
     @model_validator(mode="after")
     def _consistent(self) -> Table:
@@ -157,6 +217,9 @@ class Table(_Model):
             raise ValueError(f"duplicate column(s) {', '.join(map(repr, duplicates))}")
         _check_primary_key(self)
         _check_dimension(self)
+        unknown = sorted(self.quality.columns() - set(names))
+        if unknown:
+            raise ValueError(f"quality rules name unknown column(s) {', '.join(map(repr, unknown))}")
         return self
 
     @property
@@ -229,6 +292,56 @@ def _check_dimension(table: Table) -> None:
             raise ValueError(f"column '{column.name}': scd is not allowed on a primary key column")
 
 
+class FileExtract(_Model):
+    """A file-extract feed (seed 000's Workday-style flow, ``[extracts.<name>]``): delimited text files landed as
+    Parquet under ``landing/files/<name>/<load date>/`` and truncate-and-loaded into the warehouse."""
+
+    name: Identifier
+    primary_key: Annotated[tuple[Identifier, ...], AfterValidator(_non_empty)]
+    columns: Annotated[tuple[Column, ...], AfterValidator(_non_empty)]
+    header: StrictBool = True
+    delimiter: StrictStr = Field(default=",", min_length=1, max_length=1)
+    quote: StrictStr = Field(default='"', min_length=1, max_length=1)
+    encoding: StrictStr = "utf-8"
+    date_format: StrictStr = "%Y-%m-%d"
+    timestamp_format: StrictStr = "%Y-%m-%d %H:%M:%S"
+    max_row_count_drop: float = Field(default=0.05, ge=0, le=1)
+    warehouse_table: StrictStr | None = None
+    quality: QualityRules = Field(default_factory=QualityRules)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs  # noqa: PLC0415
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FileExtract:
+        names = [column.name for column in self.columns]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate column(s) {', '.join(map(repr, duplicates))}")
+        missing = [name for name in self.primary_key if name not in names]
+        if missing:
+            raise ValueError(f"primary key column(s) {missing} are not among the columns")
+        unknown = sorted(self.quality.columns() - set(names))
+        if unknown:
+            raise ValueError(f"quality rules name unknown column(s) {', '.join(map(repr, unknown))}")
+        if self.quality.references:
+            raise ValueError("references rules are not supported on file extracts")
+        return self
+
+    @property
+    def target_table(self) -> str:
+        """The warehouse table a load replaces: ``warehouse_table`` or ``staging.extract_<name>``."""
+        return self.warehouse_table or f"staging.extract_{self.name}"
+
+
 class Catalog(_Model):
     """Every captured table in declaration order, plus the catalog-level settings they were resolved with."""
 
@@ -239,6 +352,18 @@ class Catalog(_Model):
     connector: Connector = "postgresql"
     connector_name: StrictStr = Field(min_length=1)
     tables: Annotated[tuple[Table, ...], AfterValidator(_non_empty)]
+    extracts: tuple[FileExtract, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_extracts(cls, data: Any) -> Any:
+        """Turn ``[extracts.<name>]`` blocks into FileExtract inputs named after their block."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("extracts"), Mapping):
+            return data
+        extracts = [
+            {"name": name, **spec} if isinstance(spec, Mapping) else spec for name, spec in data["extracts"].items()
+        ]
+        return {**data, "extracts": extracts}
 
     @model_validator(mode="before")
     @classmethod
@@ -264,6 +389,41 @@ class Catalog(_Model):
             seen[table.topic] = table.name
         return self
 
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Catalog:
+        """A ``references`` rule names a catalog table with a one-column primary key."""
+        for table in self.tables:
+            for column, target in table.quality.references.items():
+                if target not in self.table_names:
+                    raise ValueError(f"table '{table.name}': references.{column} names unknown table '{target}'")
+                if len(self.table(target).primary_key) != 1:
+                    raise ValueError(
+                        f"table '{table.name}': references.{column}: '{target}' has a composite primary key"
+                    )
+        return self
+
+    def referenced_first(self) -> list[Table]:
+        """The tables ordered so each comes after the tables its ``references`` rules name (declaration order
+        otherwise); a cycle is an error."""
+        ordered: list[Table] = []
+        visiting: set[str] = set()
+
+        def visit(table: Table) -> None:
+            if table in ordered:
+                return
+            if table.name in visiting:
+                raise ConfigError(f"references rules form a cycle through table '{table.name}'")
+            visiting.add(table.name)
+            for target in table.quality.references.values():
+                if target != table.name:  # a self-reference (a manager id) needs no order
+                    visit(self.table(target))
+            visiting.discard(table.name)
+            ordered.append(table)
+
+        for table in self.tables:
+            visit(table)
+        return ordered
+
     @property
     def table_names(self) -> tuple[str, ...]:
         """The table names in declaration order."""
@@ -275,6 +435,14 @@ class Catalog(_Model):
             if table.name == name:
                 return table
         raise ConfigError(f"unknown table '{name}' (known: {', '.join(self.table_names)})")
+
+    def extract(self, name: str) -> FileExtract:
+        """The file extract called ``name``; ConfigError listing the known extracts otherwise."""
+        for extract in self.extracts:
+            if extract.name == name:
+                return extract
+        known = ", ".join(extract.name for extract in self.extracts) or "none"
+        raise ConfigError(f"unknown file extract '{name}' (known: {known})")
 
     def by_topic(self, topic: str) -> Table:
         """The table whose changes go to ``topic``; ConfigError listing the known topics otherwise."""

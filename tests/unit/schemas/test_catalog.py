@@ -303,3 +303,58 @@ def test_missing_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.toml"
     with pytest.raises(ConfigError, match=r"absent\.toml: cannot read the catalog"):
         load_catalog(path)
+
+
+# ── data-quality rules and file extracts ───────────────────────────────────────────────────────────────
+
+
+def test_quality_rules_of_the_packaged_catalog(catalog: Catalog) -> None:
+    customer = catalog.table("customer").quality
+    assert customer.rule_names()[:4] == ["not_null:email", "not_null:segment", "not_null:country", "unique:email"]
+    assert catalog.table("order_item").quality.references == {"order_id": "orders", "product_id": "product"}
+    order = [table.name for table in catalog.referenced_first()]
+    assert order.index("customer") < order.index("orders") < order.index("order_item")
+    assert order.index("product") < order.index("order_item")
+    employee = catalog.extract("employee")
+    assert employee.target_table == "staging.extract_employee" and employee.primary_key == ("employee_id",)
+
+
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        ('[tables.thing.quality]\nnot_null = ["nope"]', "unknown column(s) 'nope'"),
+        ("[tables.thing.quality]\nranges = { id = { min = 5, max = 1 } }", "min 5 is above max 1"),
+        ("[tables.thing.quality]\nranges = { id = {} }", "needs min, max or both"),
+        ('[tables.thing.quality]\npatterns = { label = "(" }', "not a regular expression"),
+        ('[tables.thing.quality]\nreferences = { id = "other" }', "unknown table 'other'"),
+        (
+            '[tables.thing.quality]\nreferences = { id = "other" }\n'
+            '[tables.other]\nrole = "fact"\nprimary_key = ["id"]\ncolumns = [{ name = "id", type = "int64" }]\n'
+            '[tables.other.quality]\nreferences = { id = "thing" }',
+            "cycle",
+        ),
+        ('[tables.thing.quality]\nmaximum = ["id"]', "unknown key"),
+        ('[extracts.x]\nprimary_key = ["a"]\ncolumns = [{ name = "b", type = "int64" }]', "are not among the columns"),
+        (
+            '[extracts.x]\nprimary_key = ["a"]\nencoding = "klingon"\ncolumns = [{ name = "a", type = "int64" }]',
+            "unknown encoding",
+        ),
+    ],
+)
+def test_bad_quality_rules_and_extracts_are_named(tmp_path: Path, block: str, expected: str) -> None:
+    text = MINIMAL + "\n" + block + "\n"
+    if "cycle" in expected:
+        with pytest.raises(ConfigError, match="cycle"):
+            load_catalog(write(tmp_path, text)).referenced_first()
+        return
+    assert expected in load_error(tmp_path, text)
+
+
+def test_a_self_reference_needs_no_order(tmp_path: Path) -> None:
+    text = MINIMAL + '\n[tables.thing.quality]\nreferences = { id = "thing" }\n'
+    assert [table.name for table in load_catalog(write(tmp_path, text)).referenced_first()] == ["thing"]
+
+
+def test_unknown_extract_lists_none(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"unknown file extract 'x' \(known: none\)"):
+        load_catalog(write(tmp_path, MINIMAL)).extract("x")
