@@ -12,6 +12,7 @@ from cli import (
     bridge_commands,
     capture_commands,
     lake_commands,
+    query_commands,
     schema_commands,
     stack_commands,
     stream_commands,
@@ -41,6 +42,7 @@ app.command(name="demo")(demo_module.demo)
 app.command(name="capture")(capture_commands.capture)
 app.command(name="stream")(stream_commands.stream)
 app.command(name="bridge")(bridge_commands.bridge)
+app.command(name="query")(query_commands.query)
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one exit code per failure class
