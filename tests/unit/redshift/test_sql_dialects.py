@@ -207,7 +207,7 @@ def test_redshift_rendering_uses_nothing_redshift_lacks(path: Path) -> None:
 def test_redshift_rendering_parses_statement_by_statement(path: Path) -> None:
     sql = rendered(path, "redshift")
     statements = split_statements(sql, name=path.name)
-    assert statements or path.parent.name == "copy"
+    assert statements or path.parent.name == "copy" or "(postgres only)" in path.read_text().splitlines()[0]
     for statement in statements:
         parsed = sqlglot.parse(statement.text, read="redshift")
         assert len(parsed) == 1, f"{path.name}:{statement.line}: one statement per ';'"
