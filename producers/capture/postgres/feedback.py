@@ -27,7 +27,7 @@ class SlotFeedback:
         self._publisher.poll()
         self._confirmed = max(self._confirmed, self._publisher.acknowledged or 0)
         if self._confirmed > self._sent:
-            self._session.feedback(self._confirmed)
+            self._session.feedback(self._confirmed, force=True)  # throttled above; psycopg2 would wait 10 s
             self._sent = self._confirmed
 
     def finish(self) -> int:
