@@ -34,6 +34,7 @@ from streaming.compaction import (
 )
 
 app = typer.Typer(
+    rich_markup_mode=None,  # plain help: option texts carry literal [env: …] and <table> that markup would eat
     help="The lake's landing zone: compact small files, list committed files and orphans.",
     no_args_is_help=True,
 )

@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from cli import (
+    batch_commands,
     bridge_commands,
     capture_commands,
     lake_commands,
@@ -26,6 +27,7 @@ from common import logging as cdc_logging
 from common.errors import CdcError
 
 app = typer.Typer(
+    rich_markup_mode=None,  # plain help: option texts carry literal [env: …] and <table> that markup would eat
     name="cdc",
     help="Retail CDC platform: local stack, schemas, capture, streaming, warehouse and batch jobs.",
     no_args_is_help=True,
@@ -38,6 +40,7 @@ app.add_typer(workload_commands.app, name="workload")
 app.add_typer(lake_commands.app, name="lake")
 warehouse_commands.app.command(name="backfill")(warehouse_backfill.backfill)
 app.add_typer(warehouse_commands.app, name="warehouse")
+app.add_typer(batch_commands.app, name="batch")
 app.command(name="demo")(demo_module.demo)
 app.command(name="capture")(capture_commands.capture)
 app.command(name="stream")(stream_commands.stream)

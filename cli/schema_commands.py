@@ -19,7 +19,11 @@ from schemas.gate import BaselineSource, GitBaseline, RegistryBaseline, git_root
 from schemas.generate import diff_committed, write_all
 from schemas.registry import SchemaRegistry
 
-app = typer.Typer(help="Avro schemas from the table catalog: generate, register, gate changes.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None,  # plain help: option texts carry literal [env: …] and <table> that markup would eat
+    help="Avro schemas from the table catalog: generate, register, gate changes.",
+    no_args_is_help=True,
+)
 
 AVSC_DIR = Path(__file__).resolve().parents[1] / "schemas" / "avsc"
 AvscDir = Annotated[Path, typer.Option("--avsc-dir", help="Folder of .avsc files", file_okay=False)]

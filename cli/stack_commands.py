@@ -23,6 +23,7 @@ from localstack.state import load_state
 from localstack.supervisor import SERVICE_ORDER, EmbeddedStack
 
 app = typer.Typer(
+    rich_markup_mode=None,  # plain help: option texts carry literal [env: …] and <table> that markup would eat
     help="Start, inspect and stop the local stack (PostgreSQL, Kafka, schema registry, AWS).",
     no_args_is_help=True,
 )

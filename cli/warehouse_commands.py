@@ -36,7 +36,10 @@ from redshift.settings import RedshiftSettings
 from schemas.catalog import Catalog as TableCatalog
 from schemas.catalog import load_catalog
 
-app = typer.Typer(help="The warehouse: migrations, MV refresh, SCD/fact procedures, data-quality checks, status.")
+app = typer.Typer(
+    rich_markup_mode=None,  # plain help: option texts carry literal [env: …] and <table> that markup would eat
+    help="The warehouse: migrations, MV refresh, SCD/fact procedures, data-quality checks, status.",
+)
 
 DialectOption = Annotated[
     Literal["postgres", "redshift"] | None,

@@ -25,6 +25,7 @@ from producers.workload.summary import RunSummary
 from schemas.catalog import load_catalog
 
 app = typer.Typer(
+    rich_markup_mode=None,  # plain help: option texts carry literal [env: …] and <table> that markup would eat
     help="Retail OLTP workload on the source database: create and populate the tables, then run transactions.",
     no_args_is_help=True,
 )
