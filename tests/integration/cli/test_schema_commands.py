@@ -12,7 +12,7 @@ from cli.main import main
 from schemas.catalog import load_catalog
 
 CATALOG = Path(__file__).resolve().parents[3] / "schemas" / "catalog.toml"
-CUSTOMER_LAST_COLUMN = '  { name = "updated_at", type = "timestamp", scd = "type1" },\n]\n\n[tables.customer.dimension]'
+CUSTOMER_LAST_COLUMN = '  { name = "updated_at", type = "timestamp", scd = "type1" },\n]\n\n[tables.customer.quality]'
 
 
 def _catalog_with(tmp_path: Path, prefix: str, extra_column: str | None) -> Path:
