@@ -59,6 +59,7 @@ from common.landing_files import (
     table_relative_path,
 )
 from common.settings import KafkaSettings, SchemaRegistrySettings
+from common.spark import local_session
 from localstack.paths import StackPaths
 from localstack.supervisor import EmbeddedStack
 from producers.publish import SchemaCache, TableCodec, producer_config
@@ -72,7 +73,6 @@ from streaming.landing import AVAILABLE_NOW, SinkConfig, decode_to_landing, metr
 from streaming.landing_schema import PARTITION_COLUMNS, LandingSchema
 from streaming.plans import decode_plan
 from streaming.source import KafkaSourceConfig, python_options
-from streaming.spark import local_session
 from streaming.writer_schemas import RegistryEndpoint
 
 TABLES: Final = ("customer", "order_item")

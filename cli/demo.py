@@ -15,9 +15,12 @@ import duckdb
 import typer
 from rich.table import Table
 
+import batch
 from cli import (
+    batch_commands,
     bridge_commands,
     capture_commands,
+    query_commands,
     schema_commands,
     stack_commands,
     stream_commands,
@@ -133,10 +136,10 @@ class BackgroundCapture:
 
 
 def reset_landing(lake_root: str | None) -> None:
-    """Remove the demo lake's landing data, checkpoints and dead letters (they belong to topics now gone)."""
+    """Remove the demo lake's data, checkpoints and dead letters (they belong to topics now gone)."""
     if not lake_root or "://" in lake_root:
         return
-    for zone in ("landing", "checkpoints/landing", "dlq"):
+    for zone in ("landing", "checkpoints/landing", "dlq", "staging", "curated", "quarantine"):
         shutil.rmtree(Path(lake_root) / zone, ignore_errors=True)
 
 
@@ -169,6 +172,20 @@ def show_landing_counts(home: Path | None) -> None:
         table.add_row(name, f"{rows:,}", f"{deletes:,}", f"{count:,}", f"{hours:,}")
     console.print(table)
     connection.close()
+
+
+BUSINESS_QUERIES = {
+    "top products by revenue, last 7 days of orders": "top_products_7d.sql",
+    "customers per segment at each month end": "customers_per_segment.sql",
+}
+
+
+def business_answers(home: Path | None) -> None:
+    """The demo's questions to the curated star schema, each a versioned .sql file run by `cdc query -f`."""
+    folder = Path(batch.__file__).resolve().parent / "sql"
+    for question, name in BUSINESS_QUERIES.items():
+        console.print(f"[bold]{question}[/] (cdc query -f batch/sql/{name})")
+        query_commands.query(file=folder / name, home=home)
 
 
 def show_topic_counts(home: Path | None) -> None:
@@ -260,6 +277,11 @@ def demo(
             "the star schema: customer history, fact totals (cdc warehouse report)",
             lambda: warehouse_commands.report(home=resolved_home),
         ),
+        Step(
+            "the batch medallion in the lake: staging, curated star schema (cdc batch run)",
+            lambda: batch_commands.run(home=resolved_home),
+        ),
+        Step("business answers from the lake with DuckDB (cdc query)", lambda: business_answers(resolved_home)),
         Step("stack status", lambda: stack_commands.status(home=resolved_home)),
     ]
     timings = run_steps(steps)

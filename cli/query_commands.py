@@ -7,6 +7,7 @@ import json
 import sys
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pyarrow as pa
@@ -25,6 +26,9 @@ def query(
     sql: Annotated[
         str | None, typer.Argument(help='One SQL statement, e.g. "SELECT count(*) FROM curated.dim_customer"')
     ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Read the SQL from this file instead", show_default=False)
+    ] = None,
     tables: Annotated[
         bool, typer.Option("--tables", help="List the views (zone.table, files, version, columns)")
     ] = False,
@@ -37,6 +41,13 @@ def query(
     aws_endpoint_url: AwsEndpoint = None,
 ) -> pa.Table | None:
     """Run SQL over the lake's views: staging.<table>, curated.<table>, landing.<table> (committed files only)."""
+    if file is not None:
+        if sql:
+            raise ConfigError("give the SQL as an argument or with --file, not both")
+        try:
+            sql = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
     if not tables and not sql:
         raise ConfigError('give a SQL statement (cdc query "SELECT ...") or --tables')
     location = lake_location(resolve_endpoints(home, lake_root=lake_root, aws_endpoint_url=aws_endpoint_url))

@@ -124,7 +124,7 @@ def stream(
         max_records_per_file=settings.max_records_per_file,
         checkpoint_root=settings.checkpoint_root,
     )
-    from streaming.spark import local_session  # noqa: PLC0415 - importing pyspark costs a second on every `cdc` call
+    from common.spark import local_session  # noqa: PLC0415 - importing pyspark costs a second on every `cdc` call
 
     console.print(f"starting Spark ({settings.spark_master}) for {len(chosen)} table(s) …")
     spark = local_session("cdc-stream", master=settings.spark_master, log_level=settings.spark_log_level)

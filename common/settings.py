@@ -130,6 +130,17 @@ class StreamSettings(BaseSettings):
     spark_log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "ERROR"
 
 
+class BatchSettings(BaseSettings):
+    """The batch medallion jobs: Spark master and log level, retries per DAG step (`BATCH_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="BATCH_", extra="ignore")
+
+    spark_master: str = "local[2]"
+    spark_log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "ERROR"
+    attempts: int = Field(default=3, ge=1, le=10)
+    retry_wait_seconds: float = Field(default=2.0, ge=0)
+
+
 class StackSettings(BaseSettings):
     """Where the embedded stack keeps its data and logs (`CDC_HOME`) and which profile `up` uses."""
 

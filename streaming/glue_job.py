@@ -18,9 +18,11 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from common.errors import ConfigError
+from common.glue import glue_session
+from common.glue import job_arguments as glue_arguments
 from common.lake import LakeLocation
 from schemas.catalog import Table, load_catalog
 from streaming.decode import DecodePlan
@@ -55,29 +57,9 @@ class GlueLandingConfig:
     tables: tuple[str, ...]
 
 
-def _parse_arguments(argv: Sequence[str], names: Sequence[str]) -> dict[str, str]:
-    """getResolvedOptions' contract without awsglue: every name must be given as ``--name value``."""
-    found: dict[str, str] = {}
-    items = list(argv)
-    for index, item in enumerate(items[:-1]):
-        if item.startswith("--") and item[2:] in names:
-            found[item[2:]] = items[index + 1]
-    missing = [name for name in names if name not in found]
-    if missing:
-        raise ConfigError(f"missing Glue job argument(s): {', '.join('--' + name for name in missing)}")
-    return found
-
-
 def job_arguments(argv: Sequence[str]) -> dict[str, str]:
     """Required arguments plus the optional ones that were passed, over the defaults."""
-    present = [name for name in OPTIONAL if f"--{name}" in argv]
-    try:
-        from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]  # noqa: PLC0415 - Glue only
-    except ImportError:
-        resolved = _parse_arguments(argv, [*REQUIRED, *present])
-    else:
-        resolved = getResolvedOptions(list(argv), [*REQUIRED, *present])
-    return {**OPTIONAL, **resolved}
+    return glue_arguments(argv, REQUIRED, OPTIONAL)
 
 
 def _positive(args: dict[str, str], name: str) -> int | None:
@@ -117,23 +99,6 @@ def glue_config(args: dict[str, str]) -> GlueLandingConfig:
     return GlueLandingConfig(args["JOB_NAME"], source, lake, sink, registry, tables)
 
 
-def _glue_session(job_name: str, args: dict[str, str]) -> tuple[Any, Any]:
-    """(SparkSession, Glue Job) on Glue; a local session and no job elsewhere (for trying the script locally)."""
-    try:
-        from awsglue.context import GlueContext  # type: ignore[import-not-found]  # noqa: PLC0415
-        from awsglue.job import Job  # type: ignore[import-not-found]  # noqa: PLC0415
-    except ImportError:
-        from streaming.spark import local_session  # noqa: PLC0415
-
-        return local_session(job_name), None
-    from pyspark.context import SparkContext  # noqa: PLC0415
-
-    glue = GlueContext(SparkContext.getOrCreate())
-    job = Job(glue)
-    job.init(job_name, args)
-    return glue.spark_session, job
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the landing job until Glue stops it (SIGTERM) or, with a stopped stream, until it fails."""
     from streaming.job import LandingJob  # noqa: PLC0415 - keeps argument errors fast and pyspark-free
@@ -141,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = job_arguments(sys.argv if argv is None else argv)
     config = glue_config(args)
     chosen = select_tables(load_catalog(), list(config.tables) or None)
-    spark, job = _glue_session(config.job_name, args)
+    spark, job = glue_session(config.job_name, args)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 

@@ -14,7 +14,7 @@ import pyspark
 import pytest
 from pyspark.sql import SparkSession
 
-from streaming.spark import local_session
+from common.spark import local_session
 from tests.spark_compat.harness import Registry
 
 MIN_SPARK = (3, 5)
@@ -27,7 +27,7 @@ def _version(text: str) -> tuple[int, int]:
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    """The local session of ``streaming.spark`` (whatever PySpark this venv has: 3.5 on Glue, 4.x locally)."""
+    """The local session of ``common.spark`` (whatever PySpark this venv has: 3.5 on Glue, 4.x locally)."""
     session = local_session("cdc-spark-compat")
     print(f"spark_compat: pyspark {pyspark.__version__}, Spark {session.version}, Python {sys.version.split()[0]}")
     assert _version(pyspark.__version__) >= MIN_SPARK, f"pyspark {pyspark.__version__} is older than Glue 5's 3.5"

@@ -1,5 +1,6 @@
 """`cdc demo`, the README's first command, as a user runs it: a real subprocess on its own embedded stack, every
-stage (capture → Kafka → Spark landing → JSON bridge → warehouse load cycle → report) with its figures checked."""
+stage (capture → Kafka → Spark landing → JSON bridge → warehouse load cycle → report → batch DAG → cdc query)
+with its figures checked."""
 
 from __future__ import annotations
 
@@ -40,7 +41,9 @@ def test_the_demo_runs_every_stage_end_to_end(tmp_path: Path) -> None:
     assert bridged == refreshed  # every bridged record, tombstones included, reached an MV table
     assert bridged - tombstones == landed  # the landing zone drops tombstones; the bridge keeps them
     assert re.search(r"warehouse run [0-9a-f-]+ ok", output)
-    assert "14/14 stack status" in output
+    assert "16/16 stack status" in output
+    assert re.search(r"✓ aggregates \([\d.]+s\): built agg_daily_sales", output)  # the batch DAG ran to the end
+    assert "top products by revenue" in output and "customers per segment" in output
     assert "customer history" in output and "per order status" in output
     # (Spark's Python workers may print tracebacks of their own when the machine is so busy that one connects
     # back too late; the landing job then restarts the query, and the figures above show nothing was lost.)

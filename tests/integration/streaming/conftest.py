@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from pyspark.sql import SparkSession
 
-from streaming.spark import local_session
+from common.spark import local_session
 
 
 @pytest.fixture(scope="session")

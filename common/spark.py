@@ -1,4 +1,7 @@
-"""The local Spark session of the streaming job (on Glue, the session comes from ``GlueContext``)."""
+"""The local Spark session of the streaming and batch jobs (on Glue, the session comes from ``GlueContext``).
+
+Shared by both stages, so it lives in ``common`` (batch may not import ``streaming``).
+"""
 
 from __future__ import annotations
 
