@@ -28,8 +28,9 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from batch.staging_schema import spark_data_type
 from common.errors import ConfigError
-from schemas.catalog import Column, Table
+from schemas.catalog import Table
 
 OPEN_END: Final = "9999-12-31 00:00:00"  # valid_to of a current version, as in the warehouse
 KEY_MASK: Final = 0x7FFF_FFFF_FFFF_FFFF  # surrogate keys are non-negative BIGINTs
@@ -59,39 +60,13 @@ MONTH_NAMES: Final = (
 )  # fmt: skip
 DAY_NAMES: Final = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 
-_SIMPLE_TYPES: Final[Mapping[str, T.DataType]] = {
-    "int16": T.ShortType(),
-    "int32": T.IntegerType(),
-    "int64": T.LongType(),
-    "string": T.StringType(),
-    "varchar": T.StringType(),
-    "text": T.StringType(),
-    "uuid": T.StringType(),
-    "json": T.StringType(),
-    "boolean": T.BooleanType(),
-    "float64": T.DoubleType(),
-    "date": T.DateType(),
-    "timestamp": T.TimestampNTZType(),
-    "timestamptz": T.TimestampType(),
-}
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Shared helpers
 
 
-def spark_type(column: Column) -> T.DataType:
-    """The Spark type of a catalog column, as the landing and staging files hold it."""
-    parsed = column.column_type
-    if parsed.kind == "decimal":
-        assert parsed.precision is not None and parsed.scale is not None
-        return T.DecimalType(parsed.precision, parsed.scale)
-    return _SIMPLE_TYPES[parsed.kind]
-
-
 def catalog_schema(table: Table, *extra: T.StructField) -> T.StructType:
     """The table's catalog columns as a Spark schema, followed by ``extra`` fields."""
-    return T.StructType([T.StructField(c.name, spark_type(c), True) for c in table.columns] + list(extra))
+    return T.StructType([T.StructField(c.name, spark_data_type(c), True) for c in table.columns] + list(extra))
 
 
 def surrogate_key(*columns: str | SparkColumn) -> SparkColumn:

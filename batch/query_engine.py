@@ -17,12 +17,11 @@ from typing import Any, Final
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 
 from batch.table_store import VERSIONS_FOLDER, TableStore
 from common.errors import CdcError
 from common.lake import LakeLocation
-from common.landing_files import committed_files, landing_tables
+from common.landing_files import committed_files, landing_tables, tables_with
 
 VERSIONED_ZONES: Final = ("staging", "curated")
 _NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -48,15 +47,7 @@ class LakeView:
 
 def versioned_tables(location: LakeLocation, zone: str) -> list[str]:
     """Tables of a zone that have a version log (sorted; empty when the zone does not exist yet)."""
-    filesystem, _ = location.filesystem()
-    root = location.fs_path(zone)
-    folders = [
-        info.base_name
-        for info in filesystem.get_file_info(pafs.FileSelector(root, allow_not_found=True))
-        if info.type == pafs.FileType.Directory and _NAME.match(info.base_name)
-    ]
-    checks = filesystem.get_file_info([f"{root}/{name}/{VERSIONS_FOLDER}" for name in folders])
-    return sorted(name for name, info in zip(folders, checks, strict=True) if info.type == pafs.FileType.Directory)
+    return [name for name in tables_with(location, zone, VERSIONS_FOLDER) if _NAME.match(name)]
 
 
 class LakeQueryEngine:

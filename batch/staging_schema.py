@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from typing import Final, Literal
 
+from pyspark.sql import types as T
+
 from common.errors import ConfigError
 from schemas.catalog import Column, Table
 
@@ -28,20 +30,20 @@ STAGED_AT: Final = "_staged_at"
 KAFKA_OFFSET: Final = "_kafka_offset"
 
 _BUCKET_PATH: Final = re.compile(rf"(?:^|/){BUCKET_FOLDER}=(\d{{2}})/[^/]+$")
-_SIMPLE_TYPES: Final[dict[str, str]] = {
-    "int16": "SMALLINT",
-    "int32": "INT",
-    "int64": "BIGINT",
-    "string": "STRING",
-    "varchar": "STRING",
-    "text": "STRING",
-    "uuid": "STRING",
-    "json": "STRING",
-    "boolean": "BOOLEAN",
-    "float64": "DOUBLE",
-    "date": "DATE",
-    "timestamp": "TIMESTAMP_NTZ",  # Debezium MicroTimestamp: a wall-clock time without zone
-    "timestamptz": "TIMESTAMP",  # ZonedTimestamp: an instant
+_SIMPLE_TYPES: Final[dict[str, T.DataType]] = {
+    "int16": T.ShortType(),
+    "int32": T.IntegerType(),
+    "int64": T.LongType(),
+    "string": T.StringType(),
+    "varchar": T.StringType(),
+    "text": T.StringType(),
+    "uuid": T.StringType(),
+    "json": T.StringType(),
+    "boolean": T.BooleanType(),
+    "float64": T.DoubleType(),
+    "date": T.DateType(),
+    "timestamp": T.TimestampNTZType(),  # Debezium MicroTimestamp: a wall-clock time without zone
+    "timestamptz": T.TimestampType(),  # ZonedTimestamp: an instant
 }
 # Source position columns per connector, most significant first (types as the landing files hold them).
 _POSITIONS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
@@ -52,12 +54,18 @@ _CHANGE_COLUMNS: Final = (("_op", "STRING"), ("_source_ts", "TIMESTAMP"))
 _STAGING_TAIL: Final = ((DELETED, "BOOLEAN"), (BUCKET, "INT"), (RUN_ID, "STRING"), (STAGED_AT, "TIMESTAMP"))
 
 
-def spark_type(column: Column) -> str:
-    """The Spark SQL type of a catalog column, as the landing files hold it (Debezium's encodings)."""
+def spark_data_type(column: Column) -> T.DataType:
+    """The Spark type of a catalog column, as the landing and staging files hold it (Debezium's encodings)."""
     parsed = column.column_type
     if parsed.kind == "decimal":
-        return f"DECIMAL({parsed.precision},{parsed.scale})"
+        assert parsed.precision is not None and parsed.scale is not None
+        return T.DecimalType(parsed.precision, parsed.scale)
     return _SIMPLE_TYPES[parsed.kind]
+
+
+def spark_type(column: Column) -> str:
+    """The same type as Spark SQL DDL text (``BIGINT``, ``DECIMAL(12,2)``, ``TIMESTAMP_NTZ``)."""
+    return spark_data_type(column).simpleString().upper()
 
 
 def position_columns(connector: Literal["postgresql", "sqlserver"]) -> tuple[str, ...]:

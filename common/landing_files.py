@@ -399,14 +399,19 @@ def table_folder(location: LakeLocation, table: str) -> str:
 
 def landing_tables(location: LakeLocation) -> list[str]:
     """Tables with a sink log under ``landing/`` (sorted); empty when the zone does not exist yet."""
+    return tables_with(location, "landing", SINK_LOG_FOLDER)
+
+
+def tables_with(location: LakeLocation, zone: str, marker: str) -> list[str]:
+    """Table folders of ``zone`` holding a ``marker`` folder (sorted; empty when the zone does not exist yet)."""
     filesystem, _ = location.filesystem()
-    root = location.fs_path("landing")
+    root = location.fs_path(zone)
     folders = [
         info.base_name
         for info in filesystem.get_file_info(pafs.FileSelector(root, allow_not_found=True))
         if info.type == pafs.FileType.Directory and _TABLE_NAME.match(info.base_name)
     ]
-    checks = filesystem.get_file_info([f"{root}/{name}/{SINK_LOG_FOLDER}" for name in folders])
+    checks = filesystem.get_file_info([f"{root}/{name}/{marker}" for name in folders])
     return sorted(name for name, info in zip(folders, checks, strict=True) if info.type == pafs.FileType.Directory)
 
 
