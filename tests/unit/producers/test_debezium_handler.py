@@ -18,6 +18,7 @@ from producers.capture.debezium.engine import (
     DebeziumCapture,
     DebeziumChangeHandler,
     DebeziumProgress,
+    _is_interruption,
     phase_after,
 )
 from producers.capture.debezium.preflight import _require_tables
@@ -239,3 +240,17 @@ def test_replica_identity_other_than_full_is_a_warning(caplog: pytest.LogCapture
     with caplog.at_level("WARNING"):
         _require_tables("postgresql://cdc:pw@h/retail", catalog, identities)
     assert [record.getMessage() for record in caplog.records] == ["debezium.replica_identity"]
+
+
+class _JavaInterrupted(Exception):
+    """Stands in for JPype's exception class, whose name is the Java class name."""
+
+
+_JavaInterrupted.__name__ = "java.lang.InterruptedException"
+
+
+def test_an_interruption_while_stopping_is_recognised_through_the_cause_chain() -> None:
+    wrapped = RuntimeError("batch failed")
+    wrapped.__cause__ = _JavaInterrupted("java.lang.InterruptedException")
+    assert _is_interruption(wrapped)
+    assert not _is_interruption(RuntimeError("connection refused"))
