@@ -59,3 +59,9 @@ env: setup
 
 clean: down
 	rm -rf $(CDC_HOME) .pytest_cache .mypy_cache .ruff_cache
+
+# Terraform checks that need no AWS account: terraform fmt -check, then checkov in its own venv (.venv-checkov,
+# scripts/infra_checks.sh). Run it before `make test`: the `infra` tests in tests/infra use that venv.
+.PHONY: infra-check
+infra-check: setup
+	@bash scripts/infra_checks.sh
