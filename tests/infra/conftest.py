@@ -16,11 +16,6 @@ INFRA_SCRIPT = REPO_ROOT / "scripts" / "infra_checks.sh"
 CHECKOV_VENV = Path(os.environ.get("CHECKOV_VENV", REPO_ROOT / ".venv-checkov"))
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "infra: runs terraform / checkov (make infra-check sets up .venv-checkov); fails in CI without them"
-    )
-
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:

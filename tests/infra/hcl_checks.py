@@ -406,21 +406,16 @@ class GlueJob:
 
 
 def _script_path(tree: InfraTree, job: Block) -> tuple[str | None, str | None]:
-    """(repository path of the job's script, problem) from command.script_location."""
+    """(repository path of the job's script, problem) from command.script_location, which must be
+    ``s3://<scripts bucket>/glue/${local.glue_scripts["<name>"]}`` (where `cdc deploy` uploads that path)."""
     location = str(first_block(job.body, "command").get("script_location", ""))
-    match = re.search(r"aws_s3_object\.(\w+)\[\"(\w+)\"\]\.key", location)
+    match = re.search(r"/glue/\$\{local\.glue_scripts\[\"(\w+)\"\]\}$", location)
     if not match:
-        return None, f'{tree.where(job)}: script_location {location!r} does not name an aws_s3_object["key"]'
-    objects = [block for block in tree.of("resource", "aws_s3_object", job.directory) if block.name == match.group(1)]
-    if not objects:
-        return None, f"{tree.where(job)}: no aws_s3_object.{match.group(1)} next to the job"
-    locals_ = tree.locals(job.directory)
-    scripts = resolve_map(objects[0].body.get("for_each"), locals_)
-    if scripts is None or match.group(2) not in scripts:
-        return None, f"{tree.where(job)}: cannot resolve aws_s3_object.{match.group(1)}[{match.group(2)!r}]"
-    if "each.value" not in str(objects[0].body.get("source", "")):
-        return None, f"{tree.where(objects[0])}: source is not the for_each script path (each.value)"
-    return str(scripts[match.group(2)]), None
+        return None, f'{tree.where(job)}: script_location {location!r} is not .../glue/${{local.glue_scripts["name"]}}'
+    scripts = resolve_map(tree.locals(job.directory).get("glue_scripts"), tree.locals(job.directory))
+    if scripts is None or match.group(1) not in scripts:
+        return None, f"{tree.where(job)}: cannot resolve local.glue_scripts[{match.group(1)!r}]"
+    return str(scripts[match.group(1)]), None
 
 
 def _job_instances(tree: InfraTree, job: Block) -> list[str] | None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from batch import glue_jobs as batch_entry
+from deploy.artefacts import project_info, wheel_key
+from deploy.settings import ENVS_DIR
 from streaming import glue_job as streaming_entry
 from tests.infra import hcl_checks
 from tests.infra.hcl_checks import InfraTree
@@ -74,3 +77,21 @@ def test_alarms_and_dashboard_read_what_the_jobs_emit(infra_tree: InfraTree, rep
     assert namespace == "RetailCdc"
     assert {use.name for use in uses} >= {"EndToEndLatencySeconds", "DeadLetterRecords", "StepFailed"}
     assert hcl_checks.metric_problems(infra_tree, repo_root / "infra" / "README.md") == []
+
+
+def test_glue_jobs_run_what_cdc_deploy_uploads(infra_tree: InfraTree, repo_root: Path) -> None:
+    """Terraform owns the job definitions, `cdc deploy` the code (ADR 0012): the jobs must point at the keys deploy
+    writes for the dev environment, and install the wheel this checkout builds."""
+    environment = tomllib.loads((ENVS_DIR / "dev.toml").read_text())
+    prefix = environment["artefacts"]["prefix"]
+    glue = repo_root / "infra" / "modules" / "glue"
+    jobs = infra_tree.of("resource", "aws_glue_job", glue)
+    assert len(jobs) == 2  # the landing job and the batch jobs (one per DAG step, for_each)
+    for job in jobs:
+        location = str(hcl_checks.first_block(job.body, "command")["script_location"])
+        assert location.startswith("${local.scripts_prefix}/" + prefix + "/"), location
+    (wheel,) = [block for block in infra_tree.of("variable", directory=glue) if block.name == "project_wheel"]
+    assert wheel.body["default"] == project_info(repo_root).wheel_filename
+    modules = str(infra_tree.locals(glue)["glue_common_arguments"]["--additional-python-modules"])
+    assert modules.endswith("/" + wheel_key(prefix, "${var.project_wheel}")), modules
+    assert set(environment["glue_jobs"].values()) == {"streaming/glue_job.py", "batch/glue_jobs.py"}

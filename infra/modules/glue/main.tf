@@ -7,7 +7,9 @@
 # steps keep their own bookmarks in the versioned tables (ADR 0011).
 
 locals {
-  # Glue entry point -> path in the repository (uploaded to the scripts bucket under glue/).
+  # Glue entry point -> path in the repository. `cdc deploy` uploads it to s3://<scripts>/glue/<path> (and the
+  # project's wheel to glue/wheels/) and checks that these jobs point there (docs/adr/0012-deploy.md): code
+  # reaches S3 by deploy, not by terraform apply.
   glue_scripts = {
     streaming = "streaming/glue_job.py"
     batch     = "batch/glue_jobs.py"
@@ -28,9 +30,9 @@ locals {
     "--enable-continuous-cloudwatch-log" = "true"
     "--continuous-log-logGroup"          = aws_cloudwatch_log_group.jobs.name
     "--TempDir"                          = "${local.scripts_prefix}/tmp/"
-    # A zip of wheels (Glue 5.0): the project's own wheel plus its runtime dependencies, built and uploaded as
-    # infra/README.md describes. --no-deps: pip must not resolve the project's pyspark 4 requirement on Glue.
-    "--additional-python-modules"       = "${local.scripts_prefix}/${var.wheelhouse_key}"
+    # A zip of the runtime dependencies' wheels (Glue 5.0, built as infra/README.md describes), then the project's
+    # wheel that `cdc deploy` uploads. --no-deps: pip must not resolve the project's pyspark 4 requirement on Glue.
+    "--additional-python-modules"       = "${local.scripts_prefix}/${var.wheelhouse_key},${local.scripts_prefix}/glue/wheels/${var.project_wheel}"
     "--python-modules-installer-option" = "--no-deps"
   }
 }
@@ -92,15 +94,6 @@ resource "aws_cloudwatch_log_group" "jobs" {
   kms_key_id        = var.logs_kms_key_arn
 }
 
-resource "aws_s3_object" "glue_script" {
-  for_each    = local.glue_scripts
-  bucket      = var.scripts_bucket_id
-  key         = "glue/${each.value}"
-  source      = "${var.repo_root}/${each.value}"
-  source_hash = filemd5("${var.repo_root}/${each.value}")
-  kms_key_id  = var.kms_key_arn
-}
-
 # --- the landing job (Kafka -> landing/, continuously) ---------------------------------------------------------
 resource "aws_glue_job" "streaming" {
   name                   = "${var.name_prefix}-landing"
@@ -117,7 +110,7 @@ resource "aws_glue_job" "streaming" {
   command {
     name            = "gluestreaming"
     python_version  = "3"
-    script_location = "${local.scripts_prefix}/${aws_s3_object.glue_script["streaming"].key}"
+    script_location = "${local.scripts_prefix}/glue/${local.glue_scripts["streaming"]}"
   }
 
   default_arguments = merge(local.glue_common_arguments, {
@@ -151,7 +144,7 @@ resource "aws_glue_job" "batch" {
   command {
     name            = "glueetl"
     python_version  = "3"
-    script_location = "${local.scripts_prefix}/${aws_s3_object.glue_script["batch"].key}"
+    script_location = "${local.scripts_prefix}/glue/${local.glue_scripts["batch"]}"
   }
 
   default_arguments = merge(local.glue_common_arguments, {

@@ -3,9 +3,10 @@ variable "name_prefix" {
   type        = string
 }
 
-variable "repo_root" {
-  description = "Absolute path of the repository checkout (the scripts are uploaded from it)."
+variable "project_wheel" {
+  description = "File name of the project's wheel that `cdc deploy` uploads to s3://<scripts>/glue/wheels/."
   type        = string
+  default     = "retail_cdc-0.1.0-py3-none-any.whl"
 }
 
 variable "lake_root" {

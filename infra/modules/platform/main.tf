@@ -5,8 +5,6 @@ locals {
   name_prefix = "${var.project}-${var.environment}"
   # The namespace of the platform's own CloudWatch metrics: the metrics code emits exactly this (infra/README.md).
   metrics_namespace = "RetailCdc"
-  # The repository checkout (envs/<env> is three levels down): the Glue scripts are uploaded from it.
-  repo_root = abspath("${path.root}/../../..")
 }
 
 module "kms" {
@@ -56,7 +54,6 @@ module "streaming" {
 module "glue" {
   source                       = "../glue"
   name_prefix                  = local.name_prefix
-  repo_root                    = local.repo_root
   lake_root                    = module.lake.lake_root
   lake_bucket_id               = module.lake.lake_bucket_id
   scripts_bucket_id            = module.lake.scripts_bucket_id
