@@ -43,7 +43,7 @@ fmt: setup
 	$(BIN)/ruff check --fix .
 
 bench: setup
-	@set -e; for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script; done
+	@set -e; for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script; done
 
 up: setup
 	$(BIN)/cdc stack up
