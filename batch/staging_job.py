@@ -44,6 +44,7 @@ from batch.staging_schema import (
     RUN_ID,
     landing_read_ddl,
     position_columns,
+    staging_columns,
     staging_ddl,
 )
 from batch.staging_transforms import latest_changes, merge_into_current, newer_than_current, to_staging_rows
@@ -161,7 +162,12 @@ class StagingJob:
         candidates = run.cache(to_staging_rows(latest_changes(changes, table), table, run.run_id, run.now))
         per_bucket = {row[BUCKET]: row["count"] for row in candidates.groupBy(BUCKET).count().collect()}
         _, candidate_files = carried_files(run.files, per_bucket)
-        fresh = newer_than_current(candidates, self._read_staged(table, run.store, candidate_files), table)
+        # Keys in buckets with no staged file yet (every first run) are all new: no join against an empty frame.
+        fresh = (
+            newer_than_current(candidates, self._read_staged(table, run.store, candidate_files), table)
+            if candidate_files
+            else candidates
+        )
         everything = self._read_staged(table, run.store, run.files) if table.quality.unique else None
         references = self._referenced_keys(table, run.store, run.files, fresh)
         checked = run.cache(check_quality(fresh, table, current=everything, referenced_keys=references))
@@ -178,7 +184,12 @@ class StagingJob:
         carried, replaced = carried_files(run.files, touched)
         written: list[str] = []
         if touched:
-            merged = merge_into_current(self._read_staged(table, run.store, replaced), valid_rows(checked), table)
+            # Candidates hold one change per key, so with nothing staged in the touched buckets they are the merge.
+            merged = (
+                merge_into_current(self._read_staged(table, run.store, replaced), valid_rows(checked), table)
+                if replaced
+                else valid_rows(checked).select(*staging_columns(table))
+            )
             written = self._write_buckets(run.store, merged, run.run_id)
         committed = self._commit(run, carried, replaced, written, quarantine_files)
         merged_rows = sum(row["count"] for row in accepted)
