@@ -17,6 +17,7 @@ from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attemp
 
 from common.errors import CdcError, ConfigError
 from common.logging import get_logger
+from common.metrics import NULL_SINK, MetricsSink
 
 log = get_logger(__name__)
 
@@ -69,6 +70,7 @@ def run_dag(
     attempts: int = DEFAULT_ATTEMPTS,
     wait_seconds: float = 2.0,
     on_result: Callable[[StepResult], None] | None = None,
+    metrics: MetricsSink = NULL_SINK,
 ) -> list[StepResult]:
     """Run the steps in order; returns one result per step (never raises for a failing step)."""
     check_order(steps)
@@ -80,6 +82,9 @@ def run_dag(
         else:
             result = _run_step(step, attempts, wait_seconds)
         results[step.name] = result
+        if result.status != "skipped":
+            failed = 1 if result.status == "failed" else 0
+            metrics.emit("batch", {"BatchDurationSeconds": result.seconds, "StepFailed": failed}, {"Step": step.name})
         if on_result is not None:
             on_result(result)
     return list(results.values())

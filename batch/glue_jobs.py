@@ -20,6 +20,7 @@ from typing import Final
 from common.errors import CdcError, ConfigError
 from common.glue import glue_session, job_arguments
 from common.lake import LakeLocation
+from common.metrics import MetricsSettings, metrics_sink
 from schemas.catalog import load_catalog
 
 REQUIRED: Final = ("JOB_NAME", "lake_root", "step")
@@ -77,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             Step("aggregates", curated("aggregates").run, ("facts",)),
         ],
     }[config.step]
-    results = run_dag(chosen)
+    results = run_dag(chosen, metrics=metrics_sink(MetricsSettings(), on_aws=True))  # EMF lines (ADR 0013)
     for result in results:
         print(
             f"{result.name}: {result.status} in {result.seconds:.1f}s ({result.attempts} attempt(s)): {result.summary}"

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from batch.staging_schema import BUCKET_FOLDER, bucket_of_path
-from batch.table_store import TableStore, TableStoreError
+from batch.table_store import TableStore, TableStoreError, delete_unlisted
 from common.lake import LakeLocation
 from common.landing_files import LandingState
 
@@ -69,3 +69,16 @@ def committed_quarantine_files(location: LakeLocation, table: str, *, uris: bool
     relative = bookmark_paths(version.bookmark, QUARANTINE_FILES) if version else []
     build = location.path if uris else location.fs_path
     return [build(QUARANTINE_ZONE, table, path) for path in relative]
+
+
+def vacuum_quarantine(location: LakeLocation, table: str, older_than: timedelta, *, dry_run: bool = False) -> list[str]:
+    """Delete quarantine files of runs that never committed (no staging version lists them), older than
+    ``older_than``; the committed list is cumulative, so a listed file is never deleted. Returns relative paths."""
+    version = TableStore(location, ZONE, table).current()
+    listed = set(bookmark_paths(version.bookmark, QUARANTINE_FILES)) if version else set()
+    filesystem, _ = location.filesystem()
+    base = location.fs_path(QUARANTINE_ZONE, table)
+    return [
+        f"{QUARANTINE_ZONE}/{table}/{path}"
+        for path in delete_unlisted(filesystem, base, "", listed, older_than, dry_run)
+    ]

@@ -184,11 +184,13 @@ class StagingJob:
         carried, replaced = carried_files(run.files, touched)
         written: list[str] = []
         if touched:
-            # Candidates hold one change per key, so with nothing staged in the touched buckets they are the merge.
+            # Candidates hold one change per key, so with nothing staged in the touched buckets they are the merge
+            # (the union with the empty staged frame keeps the files' schema: every column nullable, as after a merge).
+            staged = self._read_staged(table, run.store, replaced)
             merged = (
-                merge_into_current(self._read_staged(table, run.store, replaced), valid_rows(checked), table)
+                merge_into_current(staged, valid_rows(checked), table)
                 if replaced
-                else valid_rows(checked).select(*staging_columns(table))
+                else valid_rows(checked).select(*staging_columns(table)).unionByName(staged)
             )
             written = self._write_buckets(run.store, merged, run.run_id)
         committed = self._commit(run, carried, replaced, written, quarantine_files)

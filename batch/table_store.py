@@ -238,23 +238,27 @@ class TableStore:
         """Delete data files no version lists (a crashed run's leftovers, or files an older version dropped),
         when older than ``older_than`` (a running writer's files are younger). Returns the relative paths."""
         version = self.current()
-        listed = set(version.files) if version else set()
         filesystem, _ = self.location.filesystem()
-        base = self.folder()
-        selector = pafs.FileSelector(f"{base}/{DATA_FOLDER}", recursive=True, allow_not_found=True)
-        cutoff = datetime.now(UTC) - older_than
-        removed = []
-        for info in filesystem.get_file_info(selector):
-            if info.type != pafs.FileType.File:
-                continue
-            relative = info.path[len(base) + 1 :]
-            modified = info.mtime
-            if relative in listed or modified is None:
-                continue
-            if modified.tzinfo is None:
-                modified = modified.replace(tzinfo=UTC)
-            if modified < cutoff:
-                removed.append(relative)
-                if not dry_run:
-                    filesystem.delete_file(info.path)
-        return sorted(removed)
+        return delete_unlisted(
+            filesystem, self.folder(), DATA_FOLDER, set(version.files) if version else set(), older_than, dry_run
+        )
+
+
+def delete_unlisted(
+    filesystem: pafs.FileSystem, base: str, folder: str, listed: set[str], older_than: timedelta, dry_run: bool
+) -> list[str]:
+    """Delete the files under ``base/folder`` whose path relative to ``base`` is not in ``listed`` and that are
+    older than ``older_than`` (younger ones may belong to a run still writing); returns those relative paths."""
+    selector = pafs.FileSelector(f"{base}/{folder}" if folder else base, recursive=True, allow_not_found=True)
+    cutoff = datetime.now(UTC) - older_than
+    removed = []
+    for info in filesystem.get_file_info(selector):
+        if info.type != pafs.FileType.File or info.mtime is None:
+            continue
+        relative = info.path[len(base) + 1 :]
+        modified = info.mtime if info.mtime.tzinfo is not None else info.mtime.replace(tzinfo=UTC)
+        if relative not in listed and modified < cutoff:
+            removed.append(relative)
+            if not dry_run:
+                filesystem.delete_file(info.path)
+    return sorted(removed)

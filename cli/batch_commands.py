@@ -20,6 +20,7 @@ from cli.output import console
 from common.durations import parse_duration
 from common.errors import CdcError, ConfigError
 from common.lake import LakeLocation
+from common.metrics import MetricsSettings, metrics_sink
 from common.settings import BatchSettings
 from schemas.catalog import Catalog as TableCatalog
 from schemas.catalog import load_catalog
@@ -150,7 +151,10 @@ def _run(steps: list[Step], settings: BatchSettings, title: str) -> list[StepRes
         mark = {"ok": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]-[/]"}[result.status]
         console.print(f"{mark} {result.name} ({result.seconds:.1f}s): {result.summary}")
 
-    results = run_dag(steps, attempts=settings.attempts, wait_seconds=settings.retry_wait_seconds, on_result=show)
+    metrics = metrics_sink(build(MetricsSettings))
+    results = run_dag(
+        steps, attempts=settings.attempts, wait_seconds=settings.retry_wait_seconds, on_result=show, metrics=metrics
+    )
     console.print(render_results(results, title))
     failed = [result for result in results if result.status == "failed"]
     if failed:
@@ -225,7 +229,8 @@ def vacuum(
     home: Home = None,
     aws_endpoint_url: AwsEndpoint = None,
 ) -> dict[str, list[str]]:
-    """Delete staging/curated data files no version lists (crashed runs' leftovers, replaced files)."""
+    """Delete staging/curated data files no version lists (crashed runs' leftovers, replaced files), and
+    quarantine files of runs that never committed."""
     age = timedelta(seconds=parse_duration(older_than, what="--older-than"))
     location = _location(home, lake_root, aws_endpoint_url)
     removed: dict[str, list[str]] = {}
@@ -237,5 +242,11 @@ def vacuum(
             files = TableStore(location, zone, name).vacuum(older_than=age, dry_run=dry_run)
             removed[f"{zone}.{name}"] = files
             table.add_row(f"{zone}.{name}", f"{len(files):,}")
+    from batch.staging_files import ZONE, vacuum_quarantine  # noqa: PLC0415 - Spark-typed modules: load on use
+
+    for name in versioned_tables(location, ZONE):
+        files = vacuum_quarantine(location, name, age, dry_run=dry_run)
+        removed[f"quarantine.{name}"] = files
+        table.add_row(f"quarantine.{name}", f"{len(files):,}")
     console.print(table)
     return removed

@@ -14,6 +14,7 @@ from cli.capture_commands import stop_on_signals, wait_for_kafka
 from cli.endpoints import build, require, resolve_endpoints
 from cli.options import BootstrapServers, Catalog, Home, RegistryUrl
 from cli.output import console
+from common.metrics import MetricsSettings, metrics_sink
 from producers.topics import ensure_topics
 from redshift.bridge.decoding import WriterSchemas, registry_lookup
 from redshift.bridge.loop import BridgeOptions, JsonBridge
@@ -122,6 +123,7 @@ def bridge(
                 options,
                 WriterSchemas(lookup),
                 on_progress=show,
+                metrics=metrics_sink(build(MetricsSettings)),
             )
             progress = runner.run(stop)
     finally:

@@ -17,11 +17,12 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from cli.endpoints import Endpoints, require, resolve_endpoints, stack_settings
+from cli.endpoints import Endpoints, build, require, resolve_endpoints, stack_settings
 from cli.endpoints import source_dsn as resolved_source_dsn  # the flag parameter is called source_dsn
 from cli.options import BootstrapServers, Catalog, Home, RegistryUrl, SourceDsn
 from cli.output import console
 from common.errors import ServiceUnavailableError
+from common.metrics import MetricsSettings, metrics_sink
 from localstack.paths import StackPaths
 from producers.capture.debezium.capture import build_debezium_capture, reset_debezium_capture
 from producers.capture.debezium.engine import DebeziumProgress
@@ -211,6 +212,7 @@ def capture(
             state_file=state_file,
             config=config,
             on_progress=show,
+            metrics=metrics_sink(build(MetricsSettings)),
         )
         try:
             progress = runner.run(stop)

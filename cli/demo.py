@@ -23,6 +23,7 @@ from cli import (
     query_commands,
     schema_commands,
     stack_commands,
+    status_command,
     stream_commands,
     warehouse_commands,
     workload_commands,
@@ -282,6 +283,10 @@ def demo(
             lambda: batch_commands.run(home=resolved_home),
         ),
         Step("business answers from the lake with DuckDB (cdc query)", lambda: business_answers(resolved_home)),
+        Step(
+            "the whole pipeline: lags, dead letters, batch (cdc status)",
+            lambda: status_command.status(home=resolved_home),
+        ),
         Step("stack status", lambda: stack_commands.status(home=resolved_home)),
     ]
     timings = run_steps(steps)

@@ -12,10 +12,12 @@ from cli import (
     batch_commands,
     bridge_commands,
     capture_commands,
+    deploy_commands,
     lake_commands,
     query_commands,
     schema_commands,
     stack_commands,
+    status_command,
     stream_commands,
     warehouse_backfill,
     warehouse_commands,
@@ -46,6 +48,8 @@ app.command(name="capture")(capture_commands.capture)
 app.command(name="stream")(stream_commands.stream)
 app.command(name="bridge")(bridge_commands.bridge)
 app.command(name="query")(query_commands.query)
+app.command(name="status")(status_command.status)
+app.command(name="deploy")(deploy_commands.deploy)
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one exit code per failure class

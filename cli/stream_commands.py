@@ -14,6 +14,7 @@ from cli.endpoints import Endpoints, build, lake_location, require, resolve_endp
 from cli.options import BootstrapServers, Catalog, Home, LakeRoot, RegistryUrl
 from cli.output import console
 from common.durations import parse_duration
+from common.metrics import MetricsSettings, metrics_sink
 from common.settings import StreamSettings
 from schemas.catalog import Table, load_catalog
 from streaming.decode import DecodePlan
@@ -142,7 +143,8 @@ def stream(
             # The plans read before Spark started serve the first start; restarts read the registry again.
             return plans.pop(table.name, None) or decode_plan(table, registry)
 
-        job = LandingJob(spark, kafka, lake, sink, chosen, plan_for, on_progress=show)
+        metrics = metrics_sink(build(MetricsSettings))
+        job = LandingJob(spark, kafka, lake, sink, chosen, plan_for, on_progress=show, metrics=metrics)
         try:
             results = job.run(stop)
         finally:

@@ -18,6 +18,7 @@ from cli.options import AwsEndpoint, BootstrapServers, Catalog, Home, WarehouseD
 from cli.output import console, print_error
 from common.durations import parse_duration
 from common.errors import CdcError, ConfigError
+from common.metrics import MetricsSettings, metrics_sink
 from common.settings import WarehouseSettings
 from redshift.connections import PsycopgSession, SessionFactory, WarehouseConnection
 from redshift.dialect import quote_literal
@@ -321,6 +322,7 @@ def run(
     )  # fmt: skip
     loaded = load_catalog(catalog)
     runner = warehouse_runner(connection, loaded, None, {})
+    runner.metrics = metrics_sink(build(MetricsSettings))
     if procedures is not None:
         runner.procedures = tuple(name.strip() for name in procedures.split(",") if name.strip())
     if with_refresh and connection.dialect == "postgres":

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from common.errors import CdcError, ConfigError
 from common.logging import get_logger
+from common.metrics import NULL_SINK, MetricsSink
 from redshift.connections import SessionFactory, SqlSession, WarehouseStatementError
 from redshift.dialect import Dialect, quote_identifier, render
 from redshift.statements import Statement, split_statements
@@ -568,6 +569,7 @@ def run_once(
     refresh: Callable[[], str] | None = None,
     procedures: Sequence[str] | None = None,
     max_drop: float = DEFAULT_MAX_DROP,
+    metrics: MetricsSink = NULL_SINK,
 ) -> RunReport:
     """Refresh (local: the refresher; Redshift: ``REFRESH MATERIALIZED VIEW``) → procedures in order → checks.
 
@@ -575,6 +577,8 @@ def run_once(
     Never raises for a failed step or check: the report says what failed (``ok`` is False) and the caller
     decides the exit code.
     """
+    started = time.monotonic()
+    previous: dict[str, int] = {}
     ensure_bookkeeping(session)
     report = RunReport(run_id=str(uuid.uuid4()))
     session.execute(
@@ -603,7 +607,18 @@ def run_once(
             _finish_run(session, report)
         raise
     _finish_run(session, report)
+    emit_run_metrics(metrics, report, previous, time.monotonic() - started)
     return report
+
+
+def emit_run_metrics(metrics: MetricsSink, report: RunReport, previous: Mapping[str, int], seconds: float) -> None:
+    """The cycle's duration and outcome, and each relation's row-count change against the previous run."""
+    metrics.emit("warehouse", {"BatchDurationSeconds": seconds, "StepFailed": 0 if report.ok else 1})
+    for relation, count in sorted(report.counts.items()):
+        before = previous.get(relation)
+        if before:
+            variance = (count - before) / before * 100
+            metrics.emit("warehouse", {"RowCountVariancePercent": variance}, {"Table": relation})
 
 
 def _finish_run(session: SqlSession, report: RunReport) -> None:
@@ -820,6 +835,7 @@ class WarehouseRunner:
     procedures: Sequence[str] | None = None
     max_drop: float = DEFAULT_MAX_DROP
     targets: Mapping[str, str] = field(default_factory=dict)
+    metrics: MetricsSink = NULL_SINK
 
     def migrate(self, *, dry_run: bool = False) -> MigrationReport:
         session = self.connect()
@@ -849,6 +865,7 @@ class WarehouseRunner:
                 refresh=step,
                 procedures=self.procedures,
                 max_drop=self.max_drop,
+                metrics=self.metrics,
             )
         finally:
             session.close()

@@ -24,6 +24,7 @@ from common.errors import ConfigError
 from common.glue import glue_session
 from common.glue import job_arguments as glue_arguments
 from common.lake import LakeLocation
+from common.metrics import MetricsSettings, metrics_sink
 from schemas.catalog import Table, load_catalog
 from streaming.decode import DecodePlan
 from streaming.landing import SinkConfig
@@ -113,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     def plan_for(table: Table) -> DecodePlan:
         return decode_plan(table, config.registry)
 
-    LandingJob(spark, config.source, config.lake, config.sink, chosen, plan_for).run(stop)
+    metrics = metrics_sink(MetricsSettings(), on_aws=True)  # EMF lines in the driver's CloudWatch log (ADR 0013)
+    LandingJob(spark, config.source, config.lake, config.sink, chosen, plan_for, metrics=metrics).run(stop)
     if job is not None:
         job.commit()
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 from common.errors import CdcError
 from common.lake import LakeLocation
 from common.logging import get_logger
+from common.metrics import NULL_SINK, IntervalMeter, MetricsSink
 from schemas.catalog import Table
 from streaming.decode import DecodePlan
 from streaming.landing import SinkConfig, decode_to_landing, start_landing_query
@@ -43,6 +44,8 @@ class _TableStream:
     query: StreamingQuery | None = None
     failures_in_row: int = 0
     batches_at_last_failure: int = 0
+    emitted_batch: int = -1
+    meter: IntervalMeter = field(default_factory=lambda: IntervalMeter(0.0))
 
 
 @dataclass
@@ -58,6 +61,7 @@ class LandingJob:
     on_progress: Callable[[list[TableProgress]], None] | None = None
     max_restarts: int = 3
     restart_pause_s: float = 5.0
+    metrics: MetricsSink = NULL_SINK
     _streams: list[_TableStream] = field(default_factory=list)
 
     @property
@@ -101,6 +105,7 @@ class LandingJob:
                 finished = False
                 continue
             fold(stream.progress, list(query.recentProgress))
+            self._emit_metrics(stream)
             if query.isActive:
                 finished = False
                 continue
@@ -118,6 +123,8 @@ class LandingJob:
         message = _first_line(str(error))
         progress = stream.progress
         progress.last_error = message
+        if OUTDATED_READER not in str(error):
+            self.metrics.emit("stream", {"StepFailed": 1}, {"Table": stream.table.name})
         if progress.batches > stream.batches_at_last_failure:
             stream.failures_in_row = 0
         stream.failures_in_row += 1
@@ -146,6 +153,23 @@ class LandingJob:
                 stream.progress.state = "stopped"
             if query is not None:
                 fold(stream.progress, list(query.recentProgress))
+                self._emit_metrics(stream)
+
+    def _emit_metrics(self, stream: _TableStream) -> None:
+        """Once per new batch (or group of batches seen in one poll): rows, dead letters, rate, lag, duration."""
+        progress = stream.progress
+        if progress.last_batch_id <= stream.emitted_batch:
+            return
+        stream.emitted_batch = progress.last_batch_id
+        values = {
+            "RowsLanded": stream.meter.delta("rows", progress.rows),
+            "DeadLetterRecords": stream.meter.delta("dead_letters", progress.dead_letters),
+            "EventsPerSecond": progress.rows_per_second,
+            "ConsumerLag": progress.lag,
+            "BatchDurationSeconds": progress.batch_seconds,
+            "EndToEndLatencySeconds": progress.latency_s,
+        }
+        self.metrics.emit("stream", values, {"Table": stream.table.name})
 
     def _report(self) -> None:
         if self.on_progress is not None:

@@ -57,6 +57,7 @@ def decode_to_landing(raw: DataFrame, plan: DecodePlan, lake: LakeLocation) -> D
         F.sum(F.when(kind == "row", 1).otherwise(0)).alias("rows"),
         F.sum(F.when(kind == "tombstone", 1).otherwise(0)).alias("tombstones"),
         F.sum(F.when(kind == "dead", 1).otherwise(0)).alias("dead_letters"),
+        F.max(F.when(kind == "row", F.expr("unix_micros(_source_ts)"))).alias("newest_source_us"),  # freshness
     )
     return observed.where(kind == "row").drop(RECORD_KIND)
 

@@ -37,6 +37,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from common.errors import CdcError, ServiceUnavailableError
 from common.logging import get_logger
+from common.metrics import NULL_SINK, IntervalMeter, MetricsSink
 from redshift.bridge.decoding import WriterSchemas
 from redshift.bridge.ledger import SourcePartition, written_offsets
 from redshift.bridge.progress import BridgeProgress
@@ -95,6 +96,7 @@ class JsonBridge:
         schemas: WriterSchemas,
         on_progress: Callable[[BridgeProgress], None] | None = None,
         clients: KafkaClients | None = None,
+        metrics: MetricsSink = NULL_SINK,
     ) -> None:
         self._consumer_config = dict(consumer_config)
         self._producer_config = dict(producer_config)
@@ -108,6 +110,8 @@ class JsonBridge:
         self._last_activity = time.monotonic()
         self._last_report = 0.0
         self._closing = False
+        self._metrics = metrics
+        self._meter = IntervalMeter(metrics.interval_s)
 
     # -- the loop ------------------------------------------------------------------------------------------
 
@@ -142,6 +146,7 @@ class JsonBridge:
         finally:
             producer.close()
         self.progress.state = "stopped"
+        self._emit_metrics(time.monotonic(), force=True)
         self._on_progress(self.progress)
         return self.progress
 
@@ -327,7 +332,22 @@ class JsonBridge:
                 self.progress.high_watermark(topic, partition, found[1])
         if self.progress.state == "running" and self.progress.all_at_end():
             self.progress.state = "idle"
+        self._emit_metrics(now)
         self._on_progress(self.progress)
+
+    def _emit_metrics(self, now: float, *, force: bool = False) -> None:
+        """Per source topic, per interval: records written per second, dead letters since, lag (a lower bound)."""
+        elapsed = self._meter.due(now, force=force)
+        if elapsed is None:
+            return
+        for topic in self.progress.topics.values():
+            written = self._meter.delta(f"{topic.topic}:written", topic.written)
+            values = {
+                "EventsPerSecond": written / elapsed if elapsed > 0 else None,
+                "DeadLetterRecords": self._meter.delta(f"{topic.topic}:dead", topic.dead_letters),
+                "ConsumerLag": topic.lag()[0],
+            }
+            self._metrics.emit("bridge", values, {"Topic": topic.topic})
 
     def _idle_enough(self) -> bool:
         idle = self.options.stop_when_idle_s

@@ -19,6 +19,7 @@ from typing import Literal, TypeVar
 
 from common.errors import ConfigError
 from common.logging import get_logger
+from common.metrics import NULL_SINK, IntervalMeter, MetricsSink
 from producers.capture.postgres.changes import ChangeApplier
 from producers.capture.postgres.events import SourceContext, snapshot_event
 from producers.capture.postgres.feedback import SlotFeedback
@@ -89,6 +90,7 @@ class PostgresCapture:
         state_file: StateFile,
         config: PostgresCaptureConfig,
         on_progress: Callable[[CaptureProgress], None] | None = None,
+        metrics: MetricsSink = NULL_SINK,
     ) -> None:
         self._dsn = dsn
         self._catalog = catalog
@@ -100,6 +102,8 @@ class PostgresCapture:
         self._on_progress = on_progress
         self.progress = CaptureProgress(source="postgres")
         self._last_report = 0.0
+        self._metrics = metrics
+        self._meter = IntervalMeter(metrics.interval_s)
 
     # -- orchestration -------------------------------------------------------------------------------------
 
@@ -334,11 +338,21 @@ class PostgresCapture:
 
     def _report(self, *, force: bool = False) -> None:
         now = time.monotonic()
+        self._emit_metrics(now, force=force)
         if self._on_progress is None or (not force and now - self._last_report < 0.5):
             return
         self._last_report = now
         self.progress.acknowledged = self._publisher.acknowledged
         self._on_progress(self.progress)
+
+    def _emit_metrics(self, now: float, *, force: bool) -> None:
+        """Throughput since the previous emission and the slot's lag (per interval, and once at the end)."""
+        elapsed = self._meter.due(now, force=force)
+        if elapsed is None:
+            return
+        events = self._meter.delta("events", self.progress.events)
+        rate = events / elapsed if elapsed > 0 else None
+        self._metrics.emit("capture", {"EventsPerSecond": rate, "CaptureSlotLagBytes": self.progress.slot_lag_bytes})
 
 
 def reset_capture(dsn: str, slot_base: str, state_file: StateFile) -> list[str]:

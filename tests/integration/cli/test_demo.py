@@ -41,7 +41,7 @@ def test_the_demo_runs_every_stage_end_to_end(tmp_path: Path) -> None:
     assert bridged == refreshed  # every bridged record, tombstones included, reached an MV table
     assert bridged - tombstones == landed  # the landing zone drops tombstones; the bridge keeps them
     assert re.search(r"warehouse run [0-9a-f-]+ ok", output)
-    assert "16/16 stack status" in output
+    assert "17/17 stack status" in output
     assert re.search(r"✓ aggregates \([\d.]+s\): built agg_daily_sales", output)  # the batch DAG ran to the end
     assert "top products by revenue" in output and "customers per segment" in output
     assert "customer history" in output and "per order status" in output
