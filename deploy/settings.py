@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from common.errors import ConfigError
+from redshift.settings import optional_arn
 
 ENVS_DIR: Final = Path(__file__).resolve().parent / "envs"
 DEFAULT_SCRIPTS: Final = ("streaming/glue_job.py", "batch/glue_jobs.py")
@@ -86,11 +87,7 @@ class WarehouseTarget(BaseModel):
     @field_validator("secret_arn", "iam_role_arn", "msk_cluster_arn")
     @classmethod
     def _check_arn(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        if not value.strip().startswith("arn:"):
-            raise ValueError(f"expected an ARN (arn:aws:...), got {value.strip()!r}")
-        return value.strip()
+        return optional_arn(value)
 
     @model_validator(mode="after")
     def _complete(self) -> WarehouseTarget:

@@ -53,11 +53,7 @@ class RedshiftSettings(BaseSettings):
     @field_validator("iam_role_arn", "msk_cluster_arn", "secret_arn")
     @classmethod
     def _check_arn(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        if not value.strip().startswith("arn:"):
-            raise ValueError(f"expected an ARN (arn:aws:...), got {value.strip()!r}")
-        return value.strip()
+        return optional_arn(value)
 
     @model_validator(mode="after")
     def _one_target(self) -> RedshiftSettings:
@@ -83,3 +79,12 @@ class RedshiftSettings(BaseSettings):
         if not self.procedures:
             return None
         return tuple(name.strip() for name in self.procedures.split(",") if name.strip())
+
+
+def optional_arn(value: str | None) -> str | None:
+    """A blank value is unset; anything else must look like an ARN (validators of ARN settings share this)."""
+    if value is None or not value.strip():
+        return None
+    if not value.strip().startswith("arn:"):
+        raise ValueError(f"expected an ARN (arn:aws:...), got {value.strip()!r}")
+    return value.strip()
