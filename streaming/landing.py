@@ -7,14 +7,17 @@ batch interrupted by a crash is replayed from the offsets in ``checkpoints/landi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import pyarrow as pa
 from pyspark.sql import functions as F
 
 from common.lake import LakeLocation
+from common.logging import get_logger
 from streaming.dead_letters import DeadLetterSink
 from streaming.decode import DecodePlan, decode_partition
 from streaming.landing_schema import PARTITION_COLUMNS, RECORD_KIND
@@ -24,6 +27,9 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming.query import StreamingQuery
 
 AVAILABLE_NOW: Final = "available-now"
+_TEMP_ENTRY: Final = re.compile(r"\.\d+\.[0-9a-f-]+\.tmp")  # a metadata log entry being written
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,8 +73,34 @@ def checkpoint_path(lake: LakeLocation, config: SinkConfig, table: str) -> str:
     return f"{root.rstrip('/')}/landing/{table}"
 
 
+def clear_unwritten_first_offsets(checkpoint: str) -> list[str]:
+    """Delete the temporary files a killed first batch left in the offsets log of a local checkpoint.
+
+    Spark writes each offsets entry as ``.<batch>.<uuid>.tmp`` and renames it; a SIGKILL in between leaves the temp
+    file. Spark ignores it on restart, except before the first committed entry: Spark 4 then requires the offsets
+    folder to be empty (STATE_STORE_CHECKPOINT_LOCATION_NOT_EMPTY), so the query could never start again. With no
+    entry written, nothing was read or landed, so removing the leftovers loses nothing. S3 writes are atomic (no
+    temp files there), and Glue's Spark 3.5 has no such check. Returns the removed names.
+    """
+    if "://" in checkpoint and not checkpoint.startswith("file:"):
+        return []
+    offsets = Path(checkpoint.removeprefix("file://").removeprefix("file:")) / "offsets"
+    if not offsets.is_dir():
+        return []
+    entries = list(offsets.iterdir())
+    if any(entry.name.isdigit() for entry in entries):
+        return []
+    leftovers = [entry for entry in entries if entry.is_file() and _TEMP_ENTRY.fullmatch(entry.name)]
+    for entry in leftovers:
+        entry.unlink()
+    return sorted(entry.name for entry in leftovers)
+
+
 def start_landing_query(landing: DataFrame, table: str, lake: LakeLocation, config: SinkConfig) -> StreamingQuery:
     """Start the file sink of one table, partitioned year/month/day/hour of the change's source time."""
+    removed = clear_unwritten_first_offsets(checkpoint_path(lake, config, table))
+    if removed:
+        log.warning("landing.checkpoint.leftovers_removed", table=table, files=",".join(removed))
     writer = (
         landing.writeStream.format("parquet")
         .queryName(metrics_name(table))

@@ -51,6 +51,11 @@ def test_landing_holds_exactly_the_kafka_events(
 ) -> None:
     catalog, records = changes
     lake = LakeLocation(str(tmp_path / "lake"))
+    # As after a SIGKILL while Spark wrote a table's first offsets entry: its temp file (Spark 4 refuses to start a
+    # first batch next to it unless the job removes it).
+    offsets = Path(lake.path("checkpoints", "landing", catalog.tables[0].name, "offsets"))
+    offsets.mkdir(parents=True)
+    (offsets / ".0.7790c2e4-dab5-4654-a03e-11a354480731.tmp").write_bytes(b"")
     progress = {p.table: p for p in land(spark, stack_endpoints, catalog, lake)}
 
     for table in catalog.tables:
