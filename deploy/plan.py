@@ -8,13 +8,14 @@ Actions that do not: ``unchanged``, ``verified``. Anything that must stop the de
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from common.errors import SchemaError
 from deploy.artefacts import LocalArtefact, etag_md5, s3_url
 from redshift.runner import MigrationReport
+from schemas.compatibility import canonical
 
 ActionKind = Literal["upload", "unchanged", "register", "apply", "verified", "missing", "drift"]
 CHANGES: Final = frozenset({"upload", "register", "apply"})
@@ -144,12 +145,13 @@ def upload_metadata(artefact: LocalArtefact) -> dict[str, str]:
 
 
 def same_schema(local: Mapping[str, Any], registered: str | None) -> bool:
-    """Does the registered text describe exactly ``local``? JSON equality: key order and whitespace do not count."""
+    """Is the registered text the same schema as ``local``, by the registry's own notion of sameness
+    (:func:`schemas.compatibility.canonical`: key order, whitespace and equivalent spellings do not count)?"""
     if registered is None:
         return False
     try:
-        return bool(json.loads(registered) == local)
-    except ValueError:
+        return canonical(registered) == canonical(local)
+    except SchemaError:
         return False
 
 
